@@ -1,0 +1,257 @@
+"""Uniform cell-centred grids in 1, 2 and 3 dimensions.
+
+A :class:`Grid` covers the box ``prod_d [low_d, high_d]`` with ``shape[d]`` cells of
+width ``spacing[d] = (high_d - low_d) / shape[d]`` along axis ``d``.  Fields on the grid
+are arrays of *cell averages* with shape ``grid.shape``; a probability density ``p``
+on the grid has ``grid.integrate(p) == 1``.
+
+Each axis has a boundary kind: ``"noflux"`` (zero normal flux through the two walls;
+the domain is closed) or ``"periodic"`` (the two walls are identified).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+BOUNDARY_KINDS = ("noflux", "periodic")
+
+
+class Grid:
+    """A uniform cell-centred grid.
+
+    Parameters
+    ----------
+    bounds
+        ``[(low_0, high_0), ..., (low_{n-1}, high_{n-1})]`` with ``low_d < high_d``;
+        a single pair ``(low, high)`` is a 1-D grid.  Units of length.
+    shape
+        Number of cells per axis, an int (1-D, or the same for every axis) or a
+        sequence of ``ndim`` ints, each ``>= 3``.
+    bc
+        ``"noflux"``, ``"periodic"``, or a sequence with one of these per axis.
+
+    Attributes
+    ----------
+    ndim : int
+    shape : tuple[int, ...]
+    bounds : tuple[tuple[float, float], ...]
+    spacing : numpy.ndarray, shape (ndim,)
+    centers : tuple of 1-D arrays, ``centers[d][i] = low_d + (i + 1/2) spacing[d]``
+    edges : tuple of 1-D arrays of length ``shape[d] + 1``
+    cell_volume : float, ``prod(spacing)``
+    bc : tuple[str, ...]
+    """
+
+    def __init__(
+        self,
+        bounds: Sequence[Sequence[float]] | Sequence[float],
+        shape: int | Sequence[int],
+        bc: str | Sequence[str] = "noflux",
+    ) -> None:
+        bounds_array = _as_bounds(bounds)
+        ndim = bounds_array.shape[0]
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"bounds: expected 1, 2 or 3 (low, high) pairs, got {ndim}")
+        self.bounds: tuple[tuple[float, float], ...] = tuple(
+            (float(low), float(high)) for low, high in bounds_array
+        )
+        self.shape: tuple[int, ...] = _as_shape(shape, ndim)
+        self.bc: tuple[str, ...] = _as_bc(bc, ndim)
+        self.ndim = ndim
+        self.low = bounds_array[:, 0].copy()
+        self.high = bounds_array[:, 1].copy()
+        self.length = self.high - self.low
+        self.spacing = self.length / np.asarray(self.shape, dtype=float)
+        self.cell_volume = float(np.prod(self.spacing))
+        self.edges = tuple(
+            np.linspace(lo, hi, n + 1) for (lo, hi), n in zip(self.bounds, self.shape)
+        )
+        self.centers = tuple(0.5 * (e[1:] + e[:-1]) for e in self.edges)
+        for array in (self.low, self.high, self.length, self.spacing, *self.edges, *self.centers):
+            array.flags.writeable = False
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def periodic(self) -> tuple[bool, ...]:
+        """Per axis, whether the axis is periodic."""
+        return tuple(kind == "periodic" for kind in self.bc)
+
+    @property
+    def size(self) -> int:
+        """Total number of cells."""
+        return int(np.prod(self.shape))
+
+    @property
+    def volume(self) -> float:
+        """Volume of the domain, ``prod(high - low)``."""
+        return float(np.prod(self.length))
+
+    def points(self) -> np.ndarray:
+        """Cell centres as an array of shape ``(*shape, ndim)``."""
+        mesh = np.meshgrid(*self.centers, indexing="ij")
+        return np.stack(mesh, axis=-1)
+
+    def face_points(self, axis: int) -> np.ndarray:
+        """Centres of the faces normal to ``axis``, shape ``shape`` with
+        ``shape[axis] + 1`` along ``axis``, then ``(ndim,)``.  Includes the two
+        boundary faces (for a periodic axis the last equals the first, shifted by the
+        period)."""
+        axis = self._check_axis(axis)
+        coords = [self.edges[d] if d == axis else self.centers[d] for d in range(self.ndim)]
+        mesh = np.meshgrid(*coords, indexing="ij")
+        return np.stack(mesh, axis=-1)
+
+    def cell_index(self, x: np.ndarray) -> np.ndarray:
+        """Index of the cell containing each point, shape ``(..., ndim)`` of ints;
+        points outside the box are clipped to the nearest boundary cell (periodic
+        axes wrap)."""
+        x = np.asarray(x, dtype=float)
+        if x.shape[-1:] != (self.ndim,):
+            raise ValueError(f"x: expected last dimension {self.ndim}, got shape {x.shape}")
+        index = np.floor((x - self.low) / self.spacing).astype(np.int64)
+        for d in range(self.ndim):
+            if self.periodic[d]:
+                index[..., d] %= self.shape[d]
+            else:
+                np.clip(index[..., d], 0, self.shape[d] - 1, out=index[..., d])
+        return index
+
+    def contains(self, x: np.ndarray) -> np.ndarray:
+        """Boolean mask of points inside the closed box, shape ``x.shape[:-1]``."""
+        x = np.asarray(x, dtype=float)
+        return np.all((x >= self.low) & (x <= self.high), axis=-1)
+
+    # ---------------------------------------------------------------- integrals
+    def integrate(self, field: np.ndarray) -> float | np.ndarray:
+        """Integral ``sum_cells field * cell_volume`` over the domain.
+
+        ``field`` has shape ``(..., *shape)``; leading axes are kept (a float for a
+        single field).  Exact for cell averages.
+        """
+        field = np.asarray(field)
+        if field.shape[field.ndim - self.ndim :] != self.shape:
+            raise ValueError(
+                f"field: expected trailing shape {self.shape}, got {field.shape}"
+            )
+        axes = tuple(range(field.ndim - self.ndim, field.ndim))
+        total = np.sum(field, axis=axes) * self.cell_volume
+        return float(total) if np.ndim(total) == 0 else total
+
+    def normalize(self, field: np.ndarray) -> np.ndarray:
+        """``field / integrate(field)``: a probability density on the grid."""
+        mass = self.integrate(field)
+        if not np.all(np.asarray(mass) > 0):
+            raise ValueError("field: total mass must be positive to normalise")
+        return field / np.reshape(mass, np.shape(mass) + (1,) * self.ndim)
+
+    def check_density(self, p: np.ndarray, name: str = "p") -> np.ndarray:
+        """Validate ``p`` as a nonnegative finite field on this grid; returns a
+        C-contiguous float64 copy."""
+        p = np.asarray(p)
+        if p.dtype.kind not in "fiu":
+            raise TypeError(f"{name}: expected a real array, got dtype {p.dtype}")
+        if p.shape != self.shape:
+            raise ValueError(f"{name}: expected shape {self.shape} (the grid), got {p.shape}")
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"{name}: contains NaN or inf")
+        if np.any(p < 0):
+            raise ValueError(f"{name}: must be nonnegative, min is {p.min():.3g}")
+        if not self.integrate(p) > 0:
+            raise ValueError(f"{name}: total mass must be positive")
+        return np.ascontiguousarray(p, dtype=np.float64).copy()
+
+    # ------------------------------------------------------------ conversions
+    def refined(self, factor: int = 2) -> Grid:
+        """The same box with ``factor`` times as many cells per axis."""
+        if not isinstance(factor, (int, np.integer)) or factor < 1:
+            raise ValueError(f"factor: expected a positive int, got {factor!r}")
+        return Grid(self.bounds, tuple(n * int(factor) for n in self.shape), self.bc)
+
+    def coarsen(self, field: np.ndarray, factor: int = 2) -> np.ndarray:
+        """Cell averages on the grid with ``factor`` times fewer cells per axis
+        (mass-conserving block averages); each ``shape[d]`` must be divisible."""
+        field = np.asarray(field)
+        if field.shape != self.shape:
+            raise ValueError(f"field: expected shape {self.shape}, got {field.shape}")
+        if any(n % factor for n in self.shape):
+            raise ValueError(f"factor: {factor} does not divide shape {self.shape}")
+        new_shape: list[int] = []
+        for n in self.shape:
+            new_shape += [n // factor, factor]
+        blocks = field.reshape(new_shape)
+        return blocks.mean(axis=tuple(range(1, 2 * self.ndim, 2)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/HDF5-friendly description; ``Grid.from_dict`` inverts it."""
+        return {
+            "bounds": [list(b) for b in self.bounds],
+            "shape": list(self.shape),
+            "bc": list(self.bc),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Grid:
+        return cls(data["bounds"], data["shape"], data["bc"])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Grid):
+            return NotImplemented
+        return (self.bounds, self.shape, self.bc) == (other.bounds, other.shape, other.bc)
+
+    def __hash__(self) -> int:
+        return hash((self.bounds, self.shape, self.bc))
+
+    def __repr__(self) -> str:
+        bc = self.bc[0] if len(set(self.bc)) == 1 else list(self.bc)
+        return f"Grid(bounds={list(self.bounds)}, shape={self.shape}, bc={bc!r})"
+
+    def _check_axis(self, axis: int) -> int:
+        if not isinstance(axis, (int, np.integer)) or not -self.ndim <= axis < self.ndim:
+            raise ValueError(f"axis: expected an int in [0, {self.ndim}), got {axis!r}")
+        return int(axis) % self.ndim
+
+
+def _as_bounds(bounds: Any) -> np.ndarray:
+    try:
+        array = np.asarray(bounds, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"bounds: expected (low, high) pairs of numbers, got {bounds!r}") from error
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"bounds: expected (low, high) pairs, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("bounds: must be finite")
+    if np.any(array[:, 1] <= array[:, 0]):
+        raise ValueError(f"bounds: each pair needs low < high, got {array.tolist()}")
+    return array
+
+
+def _as_shape(shape: Any, ndim: int) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        values = [int(shape)] * ndim
+    else:
+        try:
+            values = list(shape)
+        except TypeError as error:
+            raise TypeError(f"shape: expected an int or a sequence of ints, got {shape!r}") from error
+        if len(values) != ndim:
+            raise ValueError(f"shape: expected {ndim} entries (one per axis), got {len(values)}")
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            raise TypeError(f"shape: entries must be ints, got {values!r}")
+    if any(v < 3 for v in values):
+        raise ValueError(f"shape: need at least 3 cells per axis, got {values}")
+    return tuple(int(v) for v in values)
+
+
+def _as_bc(bc: Any, ndim: int) -> tuple[str, ...]:
+    kinds = [bc] * ndim if isinstance(bc, str) else list(bc)
+    if len(kinds) != ndim:
+        raise ValueError(f"bc: expected one boundary kind per axis ({ndim}), got {len(kinds)}")
+    for kind in kinds:
+        if kind not in BOUNDARY_KINDS:
+            raise ValueError(f"bc: expected one of {BOUNDARY_KINDS}, got {kind!r}")
+    return tuple(kinds)
