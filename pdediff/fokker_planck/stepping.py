@@ -1,0 +1,393 @@
+"""Time integration of ``d_tau u = L(tau)[u]`` for the flux-form operator.
+
+``tau`` is the solver's own increasing time (``tau = t`` for forward solves,
+``tau = T - t`` for reverse solves).  Integrators:
+
+* ``"ssprk3"`` (alias ``"explicit"``): the three-stage, third-order strong-stability-
+  preserving Runge–Kutta scheme of Shu & Osher; every stage is a forward-Euler step,
+  so the scheme is positive when ``dt max_i c_i <= 1`` at every stage (``c_i`` the
+  outflow rate of cell ``i``, evaluated per stage).  Its Heun (SSPRK2) combination of
+  the same stages gives an embedded second-order error estimate.
+* ``"ssprk2"``: Heun's method (second order), embedded first-order estimate.
+* ``"euler"``: forward Euler (first order; positivity-CFL-limited steps only).
+* ``"backward_euler"`` (alias ``"implicit"``): backward Euler on the Scharfetter–
+  Gummel M-matrix, ``(I - dt A(tau + dt)) u^{n+1} = u^n`` with a cached sparse LU;
+  positive and mass-conserving for every ``dt``; adaptive steps by step doubling.
+* ``"auto"``: SSPRK3 while it is accurate at the positivity-CFL step; backward Euler
+  while the accuracy-controlled step exceeds ``stiffness_ratio`` times the CFL step
+  (stiff phases, e.g. reverse solves as ``t -> 0``); it switches back when the CFL step
+  recovers.
+
+Adaptive control follows ``scipy.integrate``: the error of a step is the RMS over
+cells of ``e_i / (atol + rtol max(|u_i|, |u_i^new|))``; a step is accepted when it is
+<= 1 and the next step is scaled by ``0.9 err^{-1/(q+1)}`` (bounded to [0.2, 5]), with
+``q`` the order of the embedded estimate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from tqdm.auto import tqdm
+
+from . import kernels
+from .operator import FluxOperator
+
+METHODS = ("auto", "ssprk3", "ssprk2", "euler", "backward_euler")
+ALIASES = {"explicit": "ssprk3", "implicit": "backward_euler", "rk3": "ssprk3"}
+EMBEDDED_ORDER = {"ssprk3": 2, "ssprk2": 1, "backward_euler": 1}
+
+
+class SolverError(RuntimeError):
+    """A solve could not continue (NaN/inf, step size underflow, too many steps)."""
+
+
+@dataclass
+class StepperOptions:
+    """Settings of :func:`integrate` (see the module docstring)."""
+
+    method: str = "auto"
+    rtol: float = 1e-4
+    atol: float | None = None
+    dt: float | None = None
+    first_step: float | None = None
+    max_steps: int = 2_000_000
+    cfl_safety: float = 0.9
+    stiffness_ratio: float = 20.0
+    progress: bool = False
+    progress_label: str = "solve"
+
+    def validated(self) -> StepperOptions:
+        method = ALIASES.get(self.method, self.method)
+        if method not in METHODS:
+            raise ValueError(
+                f"method: expected one of {METHODS + tuple(ALIASES)}, got {self.method!r}"
+            )
+        self.method = method
+        if not (isinstance(self.rtol, (int, float)) and 0 < self.rtol < 1):
+            raise ValueError(f"rtol: expected a number in (0, 1), got {self.rtol!r}")
+        if self.atol is not None and not (self.atol > 0 and math.isfinite(self.atol)):
+            raise ValueError(f"atol: expected a positive number or None, got {self.atol!r}")
+        if self.dt is not None and not (self.dt > 0 and math.isfinite(self.dt)):
+            raise ValueError(f"dt: expected a positive step or None, got {self.dt!r}")
+        if self.first_step is not None and not self.first_step > 0:
+            raise ValueError(f"first_step: expected a positive number, got {self.first_step!r}")
+        if not 0 < self.cfl_safety <= 1:
+            raise ValueError(f"cfl_safety: expected a number in (0, 1], got {self.cfl_safety!r}")
+        if not self.stiffness_ratio > 1:
+            raise ValueError(f"stiffness_ratio: expected > 1, got {self.stiffness_ratio!r}")
+        if not (isinstance(self.max_steps, int) and self.max_steps > 0):
+            raise ValueError(f"max_steps: expected a positive int, got {self.max_steps!r}")
+        if method == "euler" and self.dt is None:
+            # Forward Euler has no error estimate: it runs at the positivity limit.
+            pass
+        return self
+
+
+@dataclass
+class Problem:
+    """What the integrator needs to know about one Fokker–Planck problem.
+
+    ``set_coefficients(tau)`` writes the face velocities of ``operator`` for solver
+    time ``tau`` and returns the scalar diffusion ``D(tau)``; ``forward_time(tau)``
+    maps solver time to the process's forward time for messages; ``autonomous``
+    says whether the coefficients are independent of ``tau`` (lets backward Euler
+    reuse factorisations).
+    """
+
+    operator: FluxOperator
+    set_coefficients: Callable[[float], float]
+    forward_time: Callable[[float], float]
+    autonomous: bool = False
+
+
+@dataclass
+class Statistics:
+    n_steps: int = 0
+    n_explicit: int = 0
+    n_implicit: int = 0
+    n_rejected: int = 0
+    n_rhs: int = 0
+    n_factorizations: int = 0
+    max_mass_error: float = 0.0
+    min_density: float = math.inf
+    switches: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n_steps": self.n_steps,
+            "n_explicit": self.n_explicit,
+            "n_implicit": self.n_implicit,
+            "n_rejected": self.n_rejected,
+            "n_rhs": self.n_rhs,
+            "n_factorizations": self.n_factorizations,
+            "max_mass_error": self.max_mass_error,
+            "min_density": self.min_density,
+            "method_switch_times": list(self.switches),
+        }
+
+
+class _Rejected(Exception):
+    """A trial step violated the positivity CFL at some stage; ``dt_max`` is safe."""
+
+    def __init__(self, dt_max: float) -> None:
+        self.dt_max = dt_max
+
+
+class Integrator:
+    """Adaptive explicit/implicit stepping of one problem; work arrays are
+    allocated once here and reused by every step."""
+
+    def __init__(self, problem: Problem, u0: np.ndarray, options: StepperOptions) -> None:
+        self.problem = problem
+        self.op = problem.operator
+        self.options = options
+        shape3 = self.op.shape3
+        self.u = np.ascontiguousarray(u0, dtype=np.float64).reshape(shape3).copy()
+        self.stage1 = np.empty(shape3)
+        self.stage2 = np.empty(shape3)
+        self.embedded = np.empty(shape3)
+        self.trial = np.empty(shape3)
+        self.half = np.empty(shape3)
+        self.stats = Statistics()
+        self.mass0 = float(self.u.sum())
+        scale = float(np.max(self.u))
+        self.atol = options.atol if options.atol is not None else 1e-3 * options.rtol * scale
+        self._lu_cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._identity = sp.identity(self.u.size, format="csc")
+
+    # ---------------------------------------------------------------- helpers
+    def _rate_and_rhs(self, u3: np.ndarray, tau: float) -> float:
+        diffusion = self.problem.set_coefficients(tau)
+        self.stats.n_rhs += 1
+        return self.op.rhs(u3, diffusion)
+
+    def _combine(self, alpha, u0, beta, u1, dt, out, tau, step) -> None:
+        smallest, total, finite = kernels.linear_combination(
+            alpha, u0.ravel(), beta, u1.ravel(), dt, self.op.du.ravel(), out.ravel()
+        )
+        if not finite:
+            self._non_finite(out, tau, step)
+
+    def _non_finite(self, array: np.ndarray, tau: float, step: int) -> None:
+        where = np.argwhere(~np.isfinite(array.reshape(self.op.grid.shape)))
+        t = self.problem.forward_time(tau)
+        raise SolverError(
+            f"non-finite density at t={t:.6g} (step {step}) in {len(where)} cells, first at "
+            f"cell index {tuple(int(i) for i in where[0])}"
+        )
+
+    def _error_norm(self, error: np.ndarray, new: np.ndarray) -> float:
+        scale = self.atol + self.options.rtol * np.maximum(np.abs(self.u), np.abs(new))
+        return float(np.sqrt(np.mean((error / scale) ** 2)))
+
+    # -------------------------------------------------------------- explicit
+    def explicit_step(self, tau: float, dt: float, scheme: str, step: int) -> tuple[float, float]:
+        """One SSP step into ``self.trial``; returns ``(error_norm, dt_cfl)`` where
+        ``dt_cfl`` is the positivity limit at the first stage.  Raises ``_Rejected``
+        if a stage violates its positivity limit."""
+        safety = self.options.cfl_safety
+        rate = self._rate_and_rhs(self.u, tau)
+        dt_cfl = safety / rate if rate > 0 else math.inf
+        if dt > dt_cfl * (1 + 1e-12):
+            raise _Rejected(dt_cfl)
+        if scheme == "euler":
+            self._combine(0.0, self.u, 1.0, self.u, dt, self.trial, tau, step)
+            return 0.0, dt_cfl
+        self._combine(0.0, self.u, 1.0, self.u, dt, self.stage1, tau, step)
+        rate = self._rate_and_rhs(self.stage1, tau + dt)
+        if dt * rate > 1.0:
+            raise _Rejected(safety / rate)
+        if scheme == "ssprk2":
+            self._combine(0.5, self.u, 0.5, self.stage1, dt, self.trial, tau, step)
+            return self._error_norm(self.trial - self.stage1, self.trial), dt_cfl
+        # Heun's combination of the same two stages: the embedded 2nd-order solution.
+        self._combine(0.5, self.u, 0.5, self.stage1, dt, self.embedded, tau, step)
+        self._combine(0.75, self.u, 0.25, self.stage1, dt, self.stage2, tau, step)
+        rate = self._rate_and_rhs(self.stage2, tau + 0.5 * dt)
+        if dt * rate > 1.0:
+            raise _Rejected(safety / rate)
+        self._combine(1.0 / 3.0, self.u, 2.0 / 3.0, self.stage2, dt, self.trial, tau, step)
+        return self._error_norm(self.trial - self.embedded, self.trial), dt_cfl
+
+    # -------------------------------------------------------------- implicit
+    def _solver(self, tau_end: float, dt: float):
+        key = (dt,) if self.problem.autonomous else (dt, tau_end)
+        if key in self._lu_cache:
+            self._lu_cache.move_to_end(key)
+            return self._lu_cache[key]
+        diffusion = self.problem.set_coefficients(tau_end)
+        matrix = self.op.matrix(self.u, diffusion)
+        lu = spla.splu((self._identity - dt * matrix).tocsc())
+        self.stats.n_factorizations += 1
+        self._lu_cache[key] = lu
+        while len(self._lu_cache) > 6:
+            self._lu_cache.popitem(last=False)
+        return lu
+
+    def _backward_euler(self, u_from: np.ndarray, tau: float, dt: float, out: np.ndarray, step):
+        lu = self._solver(tau + dt, dt)
+        out.ravel()[:] = lu.solve(u_from.ravel())
+        if not np.all(np.isfinite(out)):
+            self._non_finite(out, tau + dt, step)
+        # An M-matrix solve is positive in exact arithmetic; LU round-off can leave
+        # values of order 1e-16 max(u) below zero where the density vanishes.
+        np.maximum(out, 0.0, out=out)
+
+    def implicit_step(self, tau: float, dt: float, adaptive: bool, step: int) -> float:
+        """Backward Euler into ``self.trial`` (two half steps when adaptive, with the
+        full step as the error reference); returns the error norm."""
+        if not adaptive:
+            self._backward_euler(self.u, tau, dt, self.trial, step)
+            return 0.0
+        self._backward_euler(self.u, tau, dt, self.embedded, step)
+        self._backward_euler(self.u, tau, 0.5 * dt, self.half, step)
+        self._backward_euler(self.half, tau + 0.5 * dt, 0.5 * dt, self.trial, step)
+        return self._error_norm(self.trial - self.embedded, self.trial)
+
+    def cfl_limit(self, tau: float) -> float:
+        rate = self._rate_and_rhs(self.u, tau)
+        return self.options.cfl_safety / rate if rate > 0 else math.inf
+
+
+def integrate(
+    problem: Problem, u0: np.ndarray, tau_eval: np.ndarray, options: StepperOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Integrate from ``tau_eval[0]`` to ``tau_eval[-1]`` (increasing); returns the
+    snapshots ``(len(tau_eval), *grid.shape)`` and the statistics dictionary."""
+    options = options.validated()
+    start = time.perf_counter()
+    integrator = Integrator(problem, u0, options)
+    stats = integrator.stats
+    grid_shape = problem.operator.grid.shape
+    out = np.empty((len(tau_eval), *grid_shape))
+    out[0] = integrator.u.reshape(grid_shape)
+    stats.min_density = float(integrator.u.min())
+
+    method = options.method
+    fixed = options.dt is not None
+    mode = "implicit" if method == "backward_euler" else "explicit"
+    explicit_scheme = method if method in ("ssprk3", "ssprk2", "euler") else "ssprk3"
+    tau = float(tau_eval[0])
+    span = float(tau_eval[-1] - tau_eval[0])
+    if fixed:
+        dt_next = float(options.dt)
+    elif options.first_step is not None:
+        dt_next = float(options.first_step)
+    else:
+        dt_next = min(integrator.cfl_limit(tau), span / 10.0)
+        if mode == "implicit":
+            dt_next = span / 100.0
+    stiff_votes = 0
+    bar = tqdm(
+        total=span, disable=not options.progress, desc=options.progress_label, unit="t",
+        bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} [{elapsed}<{remaining}]",
+    )
+    step = 0
+    try:
+        for index in range(1, len(tau_eval)):
+            target = float(tau_eval[index])
+            while tau < target - 1e-14 * max(1.0, abs(target)):
+                if step >= options.max_steps:
+                    raise SolverError(
+                        f"max_steps={options.max_steps} reached at "
+                        f"t={problem.forward_time(tau):.6g}"
+                    )
+                remaining = target - tau
+                dt = min(dt_next, remaining)
+                # Avoid a sliver of a step just before an output time.
+                if not fixed and remaining - dt < 0.05 * dt:
+                    dt = remaining
+                elif fixed and remaining < dt * (1 + 1e-9):
+                    dt = remaining
+                if dt <= 1e-14 * max(1.0, abs(tau)):
+                    raise SolverError(
+                        f"step size underflow (dt={dt:.3g}) at t={problem.forward_time(tau):.6g}"
+                        f" (step {step})"
+                    )
+                try:
+                    if mode == "explicit":
+                        error, dt_cfl = integrator.explicit_step(tau, dt, explicit_scheme, step)
+                    else:
+                        error = integrator.implicit_step(tau, dt, not fixed, step)
+                        dt_cfl = math.inf
+                except _Rejected as rejected:
+                    if fixed:
+                        raise SolverError(
+                            f"dt={dt:.4g} exceeds the positivity limit {rejected.dt_max:.4g} at "
+                            f"t={problem.forward_time(tau):.6g} (step {step}); use a smaller dt "
+                            "or method='auto'"
+                        ) from None
+                    stats.n_rejected += 1
+                    if method == "auto" and rejected.dt_max < dt / options.stiffness_ratio:
+                        mode = "implicit"
+                        stats.switches.append(problem.forward_time(tau))
+                        continue
+                    dt_next = rejected.dt_max
+                    continue
+                order = EMBEDDED_ORDER.get(
+                    "backward_euler" if mode == "implicit" else explicit_scheme
+                )
+                if not fixed and order is not None and error > 1.0:
+                    stats.n_rejected += 1
+                    dt_next = dt * max(0.2, 0.9 * error ** (-1.0 / (order + 1)))
+                    continue
+                # Accept.
+                integrator.u, integrator.trial = integrator.trial, integrator.u
+                tau += dt
+                step += 1
+                stats.n_steps += 1
+                if mode == "explicit":
+                    stats.n_explicit += 1
+                else:
+                    stats.n_implicit += 1
+                smallest = float(integrator.u.min())
+                stats.min_density = min(stats.min_density, smallest)
+                mass = float(integrator.u.sum())
+                stats.max_mass_error = max(
+                    stats.max_mass_error, abs(mass - integrator.mass0) / abs(integrator.mass0)
+                )
+                bar.update(dt)
+                if fixed:
+                    dt_next = float(options.dt)
+                    continue
+                if order is None:  # forward Euler: run at the positivity limit
+                    dt_next = dt_cfl
+                    continue
+                factor = 5.0 if error == 0 else min(5.0, max(0.2, 0.9 * error ** (-1.0 / (order + 1))))
+                dt_accuracy = dt * factor if dt >= 0.999 * min(dt_next, remaining) else dt_next
+                if method != "auto":
+                    dt_next = dt_accuracy if mode == "implicit" else min(dt_accuracy, dt_cfl)
+                    continue
+                # "auto": compare the accuracy-controlled step with the positivity limit.
+                if mode == "explicit":
+                    stiff_votes = stiff_votes + 1 if dt_accuracy > options.stiffness_ratio * dt_cfl else 0
+                    if stiff_votes >= 3:
+                        mode, stiff_votes = "implicit", 0
+                        stats.switches.append(problem.forward_time(tau))
+                        dt_next = dt_accuracy
+                    else:
+                        dt_next = min(dt_accuracy, dt_cfl)
+                else:
+                    dt_next = dt_accuracy
+                    if integrator.cfl_limit(tau) * options.stiffness_ratio / 4 > dt_accuracy:
+                        mode = "explicit"
+                        stats.switches.append(problem.forward_time(tau))
+            out[index] = integrator.u.reshape(grid_shape)
+    finally:
+        bar.close()
+    info = stats.as_dict()
+    info["wall_time"] = time.perf_counter() - start
+    info["rtol"] = options.rtol
+    info["atol"] = integrator.atol
+    info["method"] = method
+    info["fixed_dt"] = options.dt
+    return out, info

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pdediff import Grid
+
+
+def test_attributes_2d():
+    grid = Grid([(-1.0, 1.0), (0.0, 3.0)], (4, 6), bc=["periodic", "noflux"])
+    assert grid.ndim == 2
+    assert grid.shape == (4, 6)
+    np.testing.assert_allclose(grid.spacing, [0.5, 0.5])
+    np.testing.assert_allclose(grid.centers[0], [-0.75, -0.25, 0.25, 0.75])
+    assert grid.cell_volume == pytest.approx(0.25)
+    assert grid.periodic == (True, False)
+    points = grid.points()
+    assert points.shape == (4, 6, 2)
+    np.testing.assert_allclose(points[1, 2], [grid.centers[0][1], grid.centers[1][2]])
+    assert grid.size == 24
+    assert grid.volume == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_integrate_is_exact_for_cell_averages(ndim):
+    grid = Grid([(0.0, 2.0)] * ndim, 5)
+    assert grid.integrate(np.ones(grid.shape)) == pytest.approx(2.0**ndim, rel=1e-14)
+    stacked = np.ones((3, *grid.shape))
+    np.testing.assert_allclose(grid.integrate(stacked), [2.0**ndim] * 3)
+
+
+def test_one_dimensional_pair_and_int_shape():
+    grid = Grid((-1, 1), 10)
+    assert grid.ndim == 1 and grid.shape == (10,)
+
+
+def test_coarsen_conserves_mass_and_refined():
+    grid = Grid([(0, 1), (0, 1)], 8)
+    rng = np.random.default_rng(0)
+    field = rng.random(grid.shape)
+    coarse = Grid([(0, 1), (0, 1)], 4)
+    assert coarse.integrate(grid.coarsen(field)) == pytest.approx(grid.integrate(field), rel=1e-14)
+    assert coarse.refined(2) == grid
+
+
+def test_cell_index_clips_and_wraps():
+    grid = Grid([(0, 1), (0, 1)], 4, bc=["periodic", "noflux"])
+    index = grid.cell_index(np.array([[1.1, 1.1], [-0.1, -0.1], [0.3, 0.6]]))
+    np.testing.assert_array_equal(index, [[0, 3], [3, 0], [1, 2]])
+
+
+def test_dict_round_trip():
+    grid = Grid([(0, 1), (0, 2), (-1, 1)], (3, 4, 5), bc=["noflux", "periodic", "noflux"])
+    assert Grid.from_dict(grid.to_dict()) == grid
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"bounds": [(1, 0)], "shape": 4}, "bounds"),
+        ({"bounds": [(0, 1)] * 4, "shape": 4}, "bounds"),
+        ({"bounds": [(0, np.nan)], "shape": 4}, "bounds"),
+        ({"bounds": [(0, 1)], "shape": 2}, "shape"),
+        ({"bounds": [(0, 1), (0, 1)], "shape": (4,)}, "shape"),
+        ({"bounds": [(0, 1)], "shape": 4, "bc": "dirichlet"}, "bc"),
+        ({"bounds": [(0, 1), (0, 1)], "shape": 4, "bc": ["noflux"]}, "bc"),
+    ],
+)
+def test_bad_input_names_argument(kwargs, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        Grid(**kwargs)
+
+
+@given(st.text(min_size=1, max_size=12).filter(lambda s: s not in ("noflux", "periodic")))
+def test_unknown_bc_always_rejected(kind):
+    with pytest.raises(ValueError, match="bc"):
+        Grid([(0, 1)], 4, bc=kind)
+
+
+def test_check_density_rejects_bad_fields():
+    grid = Grid([(0, 1)], 4)
+    with pytest.raises(ValueError, match="p0"):
+        grid.check_density(np.array([1.0, -1.0, 1.0, 1.0]), "p0")
+    with pytest.raises(ValueError, match="p0"):
+        grid.check_density(np.array([1.0, np.nan, 1.0, 1.0]), "p0")
+    with pytest.raises(ValueError, match="p0"):
+        grid.check_density(np.ones(5), "p0")
+    with pytest.raises(ValueError, match="p0"):
+        grid.check_density(np.zeros(4), "p0")
