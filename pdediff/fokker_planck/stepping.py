@@ -197,7 +197,7 @@ class Integrator:
         safety = self.options.cfl_safety
         rate = self._rate_and_rhs(self.u, tau)
         dt_cfl = safety / rate if rate > 0 else math.inf
-        if dt > dt_cfl * (1 + 1e-12):
+        if dt * rate > 1.0:
             raise _Rejected(dt_cfl)
         if scheme == "euler":
             self._combine(0.0, self.u, 1.0, self.u, dt, self.trial, tau, step)
@@ -322,7 +322,8 @@ def integrate(
                 except _Rejected as rejected:
                     if fixed:
                         raise SolverError(
-                            f"dt={dt:.4g} exceeds the positivity limit {rejected.dt_max:.4g} at "
+                            f"dt={dt:.4g} exceeds the positivity limit "
+                            f"{rejected.dt_max / options.cfl_safety:.4g} at "
                             f"t={problem.forward_time(tau):.6g} (step {step}); use a smaller dt "
                             "or method='auto'"
                         ) from None
@@ -369,7 +370,11 @@ def integrate(
                     continue
                 # "auto": compare the accuracy-controlled step with the positivity limit.
                 if mode == "explicit":
-                    stiff_votes = stiff_votes + 1 if dt_accuracy > options.stiffness_ratio * dt_cfl else 0
+                    # The uncapped accuracy step: how far the error estimate would let
+                    # the step grow if positivity did not bind.
+                    unconstrained = dt * 0.9 * error ** (-1.0 / (order + 1)) if error > 0 else math.inf
+                    stiff = unconstrained > options.stiffness_ratio * dt_cfl
+                    stiff_votes = stiff_votes + 1 if stiff else 0
                     if stiff_votes >= 3:
                         mode, stiff_votes = "implicit", 0
                         stats.switches.append(problem.forward_time(tau))
