@@ -134,11 +134,11 @@ def face_fluxes(u, velocity, diffusion, h, axis, periodic, scheme, flux, out_lef
 
 @njit(parallel=True, cache=True)
 def divergence(
-    flux0, flux1, flux2, outl0, outl1, outl2, outr0, outr1, outr2, h, diffusion, scheme, du, rate
+    flux0, flux1, flux2, outl0, outl1, outl2, outr0, outr1, outr2, h, diffusion, scheme, du
 ):
     """``du = -sum_d (F_{d,f+1} - F_{d,f}) / h_d`` per cell, and ``rate`` per cell:
     the total outflow rate ``c_i`` such that a forward-Euler step keeps ``u_i >= 0``
-    whenever ``dt c_i <= 1``.  Returns ``max_i c_i``.
+    whenever ``dt c_i <= 1``; returns ``max_i c_i`` (a parallel max-reduction).
 
     For Scharfetter–Gummel ``c_i = sum_d (out_left_{f+1} + out_right_f) / h_d``.  For
     MUSCL the limited face values satisfy ``u^+ + u^- = 2 u_i``, so
@@ -148,6 +148,7 @@ def divergence(
     h0 = h[0]
     h1 = h[1]
     h2 = h[2]
+    largest = 0.0
     for i in prange(n0):
         for j in range(n1):
             for k in range(n2):
@@ -168,8 +169,8 @@ def divergence(
                         + (max(outl1[i, j + 1, k], outr1[i, j, k]) + diffusion[1] / h1) / h1
                         + (max(outl2[i, j, k + 1], outr2[i, j, k]) + diffusion[2] / h2) / h2
                     )
-                rate[i, j, k] = c
-    return np.max(rate)
+                largest = max(largest, c)
+    return largest
 
 
 @njit(parallel=True, cache=True)
@@ -196,3 +197,16 @@ def scale_into(field, scale, out):
     linear drift ``a(t) x``)."""
     for m in prange(out.size):
         out[m] = scale * field[m]
+
+
+@njit(parallel=True, cache=True)
+def error_norm(u_old, u_new, u_embedded, atol, rtol):
+    """RMS over cells of ``(u_new - u_embedded) / (atol + rtol max(|u_old|, |u_new|))``
+    on flattened arrays (the ``scipy.integrate`` error norm)."""
+    n = u_new.size
+    total = 0.0
+    for m in prange(n):
+        scale = atol + rtol * max(abs(u_old[m]), abs(u_new[m]))
+        ratio = (u_new[m] - u_embedded[m]) / scale
+        total += ratio * ratio
+    return math.sqrt(total / n)

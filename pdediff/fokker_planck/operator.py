@@ -59,7 +59,6 @@ class FluxOperator:
         self.out_left = [np.zeros(s) for s in self.face_shapes]
         self.out_right = [np.zeros(s) for s in self.face_shapes]
         self.du = np.zeros(self.shape3)
-        self.rate = np.zeros(self.shape3)
         self._diffusion3 = np.zeros(3)
         self._face_coordinates: list[np.ndarray] | None = None
         self._matrix_pattern: tuple[np.ndarray, np.ndarray] | None = None
@@ -123,7 +122,6 @@ class FluxOperator:
                 self._diffusion3,
                 self.scheme_id,
                 self.du,
-                self.rate,
             )
         )
 
