@@ -1,4 +1,7 @@
-"""Grid densities of the reverse ODE/SDE against particles: ``python studies/pde_vs_particles.py [--quick] [--out DIR]``."""
+"""Grid densities of the reverse ODE/SDE against particles.
+
+Usage: ``python studies/pde_vs_particles.py [--quick] [--out DIR]``.
+"""
 
 from pdediff.studies.common import study_main
 from pdediff.studies.pde_vs_particles import run

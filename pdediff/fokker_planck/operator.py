@@ -96,22 +96,17 @@ class FluxOperator:
         self.velocity[axis][...] = np.reshape(values, self.face_shapes[axis])
 
     # --------------------------------------------------------------- explicit
+    def _face_fluxes(self, axis: int, u3: np.ndarray, diffusion: float, scheme_id: int) -> None:
+        kernels.face_fluxes(
+            u3, self.velocity[axis], float(diffusion), float(self.spacing3[axis]), axis,
+            self.periodic3[axis], scheme_id, self.flux[axis], self.out_left[axis],
+            self.out_right[axis],
+        )
+
     def rhs(self, u3: np.ndarray, diffusion: float) -> float:
         """Write ``L[u]`` into ``self.du`` (3-D padded) and return ``max_i c_i``."""
-        for axis in range(3):
-            if axis < self.grid.ndim:
-                kernels.face_fluxes(
-                    u3,
-                    self.velocity[axis],
-                    float(diffusion),
-                    float(self.spacing3[axis]),
-                    axis,
-                    self.periodic3[axis],
-                    self.scheme_id,
-                    self.flux[axis],
-                    self.out_left[axis],
-                    self.out_right[axis],
-                )
+        for axis in range(self.grid.ndim):
+            self._face_fluxes(axis, u3, diffusion, self.scheme_id)
         self._diffusion3[: self.grid.ndim] = diffusion
         return float(
             kernels.divergence(
@@ -158,18 +153,7 @@ class FluxOperator:
         """
         rows, cols, values = [], [], []
         for axis, (left, right, keep) in enumerate(self._pattern()):
-            kernels.face_fluxes(
-                u3,
-                self.velocity[axis],
-                float(diffusion),
-                float(self.spacing3[axis]),
-                axis,
-                self.periodic3[axis],
-                kernels.SCHEME_SG,
-                self.flux[axis],
-                self.out_left[axis],
-                self.out_right[axis],
-            )
+            self._face_fluxes(axis, u3, diffusion, kernels.SCHEME_SG)
             h = self.spacing3[axis]
             a = np.compress(keep, self.out_left[axis], axis=axis).ravel() / h
             b = np.compress(keep, self.out_right[axis], axis=axis).ravel() / h

@@ -10,7 +10,7 @@ def test_quick_study_grid_agrees_with_particles(tmp_path):
     assert check.passed, summary["table"]
     # Every case: both sides are within 3 noise floors, and the grid's own error
     # against the exact p_t0 is below the particle noise.
-    for ndim, name, eps, distance, floor, discretisation, passed in summary["rows"]:
+    for ndim, name, eps, distance, floor, discretisation, _passed in summary["rows"]:
         assert distance <= 3 * floor, (ndim, name, eps)
         assert discretisation < floor, (ndim, name, eps)
     with h5py.File(tmp_path / "pde_vs_particles.h5") as file:
