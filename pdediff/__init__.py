@@ -1,6 +1,20 @@
 """pdediff: finite-volume and particle checks of the PDE theory of score-based
-diffusion models."""
+diffusion models.
 
+Top level: grids, forward processes, the grid solvers and their result object.  The
+rest lives in submodules (imported on first access):
+
+* :mod:`pdediff.distributions`: data laws with exact log p_t, scores, cell averages;
+* :mod:`pdediff.scores`: exact, grid, perturbed and kernel scores; the FP residual;
+* :mod:`pdediff.fokker_planck`: the finite-volume operator, stepping, solvers;
+* :mod:`pdediff.particles`: reverse ODE/SDE samplers and exact forward sampling;
+* :mod:`pdediff.metrics`: L^p, TV, KL, entropy, W1/W2, noise floors, rate fits;
+* :mod:`pdediff.theory`: the bounds of DESIGN section 3;
+* :mod:`pdediff.score_model`: the spline log-density model (DSM + FP residual);
+* :mod:`pdediff.studies`, :mod:`pdediff.report`, :mod:`pdediff.plotting`, :mod:`pdediff.io`.
+"""
+
+import importlib as _importlib
 import os as _os
 
 __version__ = "0.1.0"
@@ -11,9 +25,22 @@ __version__ = "0.1.0"
 # numba loads its threading layer; an explicit user setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+from .fokker_planck import SolverError, solve_forward, solve_reverse  # noqa: E402
 from .grid import Grid  # noqa: E402
 from .processes import OU, VE, VP, ForwardProcess, HeatFlow, SubVP  # noqa: E402
 from .solution import Solution, load  # noqa: E402
+
+_SUBMODULES = {
+    "distributions", "scores", "fokker_planck", "particles", "metrics", "theory",
+    "score_model", "studies", "report", "plotting", "io", "processes", "grid", "cli",
+}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'pdediff' has no attribute {name!r}")
+
 
 __all__ = [
     "Grid",
@@ -23,6 +50,9 @@ __all__ = [
     "VP",
     "SubVP",
     "VE",
+    "solve_forward",
+    "solve_reverse",
+    "SolverError",
     "Solution",
     "load",
     "__version__",
