@@ -54,6 +54,7 @@ from ..plotting import save_figure
 from ..processes import VP
 from ..scores import exact
 from .common import Check, figure_dir, format_table, write_study
+from .concentration import bootstrap_slope_sd
 
 DESCRIPTION = "imitation vs generation against the stopping time t0"
 NAME = "stopping_time"
@@ -173,7 +174,8 @@ def run(quick: bool = False, out: Path = Path("data"), progress: bool = True) ->
             # against sigma_t0 (slope 1), not t0: for VP sigma_t^2 = 1 - exp(-B(t)) is
             # proportional to t only for t << beta_min / (beta_max - beta_min) = 5e-3
             fit = fit_rate(sigma_t0[window], nn.mean(axis=1)[window])
-            boot = _bootstrap_mean_slope(sigma_t0[window], nn[window], boot_rng)
+            boot = bootstrap_slope_sd(sigma_t0[window], nn[window], boot_rng,
+                                      statistic="mean")
             half = math.hypot(0.5 * (fit.ci[1] - fit.ci[0]), 1.96 * boot)
             fit_t = fit_rate(t0[window], nn.mean(axis=1)[window])
             step_tol = abs(fit.slope - fit_rate(sigma_t0[window], nn_half[window]).slope)
@@ -215,17 +217,6 @@ def _median_spacing(points: np.ndarray) -> float:
 
     dist, _ = cKDTree(points).query(points, k=2)
     return float(np.median(dist[:, 1]))
-
-
-def _bootstrap_mean_slope(t: np.ndarray, d: np.ndarray, rng: np.random.Generator) -> float:
-    # bootstrap sd of the slope of log mean d (the fitted statistic) over particles
-    n = d.shape[1]
-    lt = np.log(t) - np.log(t).mean()
-    slopes = np.empty(200)
-    for r in range(slopes.size):
-        ly = np.log(d[:, rng.integers(0, n, n)].mean(axis=1))
-        slopes[r] = np.sum(lt * (ly - ly.mean())) / np.sum(lt * lt)
-    return float(np.std(slopes, ddof=1))
 
 
 def _checks(rows: list[dict], cfg: Settings, floor) -> list[Check]:

@@ -53,8 +53,10 @@ def test_bootstrap_slope_sd_matches_sampling_spread():
         y = 0.5 * np.log((t[:, None] * rng.standard_normal((7, 400)) ** 2).mean(axis=1))
         slopes.append(np.sum(lt * (y - y.mean())) / np.sum(lt * lt))
     assert boot == pytest.approx(np.std(slopes), rel=0.25)
-    with pytest.raises(ValueError, match="d2"):
+    with pytest.raises(ValueError, match="values"):
         concentration.bootstrap_slope_sd(t, d2[:3], rng)
+    with pytest.raises(ValueError, match="statistic"):
+        concentration.bootstrap_slope_sd(t, d2, rng, statistic="median")
 
 
 def test_quick_concentration_study(tmp_path):
