@@ -81,8 +81,9 @@ def solve_forward(
     operator = FluxOperator(grid, scheme)
 
     def set_coefficients(tau: float) -> float:
-        operator.set_linear_velocity(process.a(tau))
-        return process.diffusion(tau)
+        diffusion = process.diffusion(tau)
+        operator.set_linear_drift(process.a(tau), diffusion)
+        return diffusion
 
     problem = Problem(
         operator=operator,
