@@ -31,10 +31,7 @@ def reverse_velocity(
 
 
 def _evaluate_score(score: Score, x: np.ndarray, t: float) -> np.ndarray:
-    try:
-        s = np.asarray(score(x, t), dtype=float)
-    except (ValueError, TypeError):
-        raise
+    s = np.asarray(score(x, t), dtype=float)
     if s.shape != x.shape:
         raise ValueError(
             f"score: expected an array of shape {x.shape} (like x) at t={t:.6g}, got {s.shape}"
@@ -131,11 +128,10 @@ def solve_reverse(
 
     def set_coefficients(tau: float) -> float:
         t = max(T - tau, 0.0)
-        a, g2 = process.a(t), process.g2(t)
         for axis, points in enumerate(face_points):
-            s = _evaluate_score(score, points, t)[..., axis]
-            operator.set_velocity(axis, -a * points[..., axis] + 0.5 * (1.0 + eps) * g2 * s)
-        return 0.5 * eps * g2
+            velocity = reverse_velocity(process, score, points, t, eps)
+            operator.set_velocity(axis, velocity[..., axis])
+        return 0.5 * eps * process.g2(t)
 
     problem = Problem(
         operator=operator,
