@@ -172,6 +172,47 @@ def test_divergence_is_laplacian_and_call_is_score():
     assert np.all(np.isfinite(model.residual(x, 0.0)))
 
 
+@pytest.mark.parametrize("ndim,degree", [(1, 3), (2, 2), (2, 3), (2, 4), (3, 3)])
+def test_scalar_time_score_kernel_matches_feature_rows(ndim, degree):
+    # One scalar t takes the compiled path (time sum contracted first); per-point times
+    # take the feature rows.  They are two evaluations of one formula: they must agree
+    # to round-off everywhere, including on knots, on the walls and outside the box.
+    rng = np.random.default_rng(10 + ndim + degree)
+    model = ScoreModel(OU1, bounds=[(-3.0, 2.5)] * ndim, n_space=degree + 4,
+                       n_time=degree + 2, degree=degree, t_min=1e-3,
+                       reference_mean=np.linspace(-0.2, 0.3, ndim), reference_std=0.7)
+    model.params = rng.standard_normal(model.n_params)
+    knots = model._space[0].knots[degree:-degree]
+    x = np.concatenate([
+        rng.uniform(-4.0, 3.5, (3000, ndim)),
+        rng.choice(knots, (200, ndim)),  # on knots, including the walls -3 and 2.5
+    ])
+    reference = ScoreModel(OU1, bounds=[(-3.0, 2.5)] * ndim, n_space=degree + 4,
+                           n_time=degree + 2, degree=degree, t_min=1e-3,
+                           reference_mean=np.linspace(-0.2, 0.3, ndim), reference_std=0.7)
+    for t in (0.0, 5e-4, 1e-3, 0.07, 1.3, 10.0, 12.0):
+        fast = model.score(x, t)
+        rows = model._evaluate(x, np.full(x.shape[0], t), 1)["grad"]
+        correction = rows - reference.score(x, np.full(x.shape[0], t))
+        assert np.max(np.abs(correction)) > 1e-3 or t >= 10.0  # the splines take part
+        np.testing.assert_allclose(fast, rows, rtol=0, atol=1e-12 * (1 + np.max(np.abs(rows))))
+
+
+def test_scalar_time_score_is_thread_count_independent():
+    import numba
+
+    rng = np.random.default_rng(3)
+    model = _random_model(rng)
+    x = rng.uniform(-4.0, 4.0, (5000, 2))
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = model.score(x, 0.3)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(one, model.score(x, 0.3))
+
+
 @pytest.mark.parametrize("gauge", [True, False])
 def test_residual_jacobian_matches_finite_differences(gauge):
     rng = np.random.default_rng(3)

@@ -73,13 +73,13 @@ def test_score_gap_rejects_bad_input():
         score_gap_and_lipschitz(np.ones(8), Grid((-1.0, 1.0), 8), PROCESS, np.zeros((8, 2)), 1.0)
 
 
-def test_tabulated_score_interpolates_in_log_sigma():
+def test_tabulated_score_interpolates_in_log_t():
     points = Grid([(-1.0, 1.0)] * 2, 6).face_points(0)
 
-    def linear_in_u(x, t):  # linear in u = log sigma_t: interpolation must be exact
-        return x * 0.5 * np.log(PROCESS.sigma2(t))
+    def linear_in_u(x, t):  # linear in u = log t: interpolation must be exact
+        return x * np.log(t)
 
-    table = TabulatedScore(linear_in_u, PROCESS, [points], 0.01, PROCESS.T, 16)
+    table = TabulatedScore(linear_in_u, [points], 0.01, PROCESS.T, 16)
     for t in (0.013, 0.2, 1.7):
         assert np.allclose(table(points, t), linear_in_u(points, t), rtol=1e-10, atol=1e-12)
     other = points[:2]
@@ -88,12 +88,12 @@ def test_tabulated_score_interpolates_in_log_sigma():
     # smooth in u: the linear-interpolation error is sup (du^2 / 8) |f''| = 9 du^2 / 8 for
     # f = sin(3u) (relative to max|x| = 1), reached at the midpoints; fitted order 2
     def curved(x, t):
-        return x * np.sin(3.0 * 0.5 * np.log(PROCESS.sigma2(t)))
+        return x * np.sin(3.0 * np.log(t))
 
     nodes = np.array([9, 17, 33, 65])
     errors, spacings = [], []
     for n in nodes:
-        table = TabulatedScore(curved, PROCESS, [points], 0.01, PROCESS.T, int(n))
+        table = TabulatedScore(curved, [points], 0.01, PROCESS.T, int(n))
         spacings.append(np.max(np.diff(table.u)))
         errors.append(table.interpolation_error(samples=int(n)))
         assert errors[-1] <= 9.0 / 8.0 * spacings[-1] ** 2 * (1 + 1e-6)
@@ -101,9 +101,24 @@ def test_tabulated_score_interpolates_in_log_sigma():
     assert abs(fit.slope - 2.0) < 0.1, (fit, errors)
     score = exact(MIXTURE, PROCESS)
     with pytest.raises(ValueError, match="t_min"):
-        TabulatedScore(score, PROCESS, [points], 0.0, 1.0, 4)
+        TabulatedScore(score, [points], 0.0, 1.0, 4)
     with pytest.raises(ValueError, match="nodes"):
-        TabulatedScore(score, PROCESS, [points], 0.1, 1.0, 1)
+        TabulatedScore(score, [points], 0.1, 1.0, 1)
+
+
+def test_tabulated_exact_ou_score_converges_at_second_order_up_to_T():
+    # the exact OU score depends on alpha_t = sqrt(1 - 2 sigma_t^2): smooth in log t,
+    # not in log sigma_t near T.  The interpolation error must fall at order 2.
+    points = Grid([(-3.5, 3.5)] * 2, 16).face_points(0)
+    process = OU(1.0, 1.0, T=10.0)
+    score = exact(MIXTURE, process)
+    spacings, errors = [], []
+    for n in (32, 64, 128):
+        table = TabulatedScore(score, [points], 1e-3, process.T, n)
+        spacings.append(np.max(np.diff(table.u)))
+        errors.append(table.interpolation_error(samples=n))
+    fit = observed_order(np.array(spacings), np.array(errors))
+    assert fit.slope > 1.8, (fit, errors)
 
 
 # ------------------------------------------------- exact and perturbed scores on grids
@@ -147,24 +162,30 @@ def test_quick_study(tmp_path):
     assert checks["gap_shrinks_with_w_R"].passed, summary["table"]
     assert checks["grid_matches_particles"].passed, summary["table"]
     rows = summary["rows"]
-    gaps = [r["w2sq_ode_sde"] for r in rows]
-    assert gaps == sorted(gaps, reverse=True)  # monotone in w_R = 0, 0.1, 1, 10
+    datasets = ("mixture", "rings", "checkerboard")
+    assert [r["dataset"] for r in rows] == [d for d in datasets for _ in range(4)]
+    for name in datasets:  # monotone in w_R = 0, 0.1, 1, 10
+        gaps = [r["w2sq_ode_sde"] for r in rows if r["dataset"] == name]
+        assert gaps == sorted(gaps, reverse=True), (name, gaps)
     assert summary["fit"].slope > 0
     with h5py.File(tmp_path / "ode_sde_gap.h5") as file:
         assert file.attrs["quick"]
-        case = file["results/mixture/wR10"]
-        assert case["q_ode"].shape == (32, 32) and case["q_sde"].shape == (32, 32)
-        # scalars are attributes, arrays datasets (pdediff.io.write_tree)
-        for key in ("w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "residual", "dsm",
-                    "bound_box", "bound_mass", "interpolation_error"):
-            assert np.isfinite(case.attrs[key]), key
-        assert case.attrs["interpolation_error"] < 1e-2
-        for key in ("gap_norm", "lipschitz_box", "lipschitz_mass", "t"):
-            assert case[f"bound/{key}"].shape == (24,), key
-            assert np.all(np.isfinite(case[f"bound/{key}"][()])), key
-        for eps in ("eps0", "eps1"):
-            assert case[f"particles/{eps}"].attrs["w2sq_floor"] > 0
-        assert file["results/mixture/data"].shape == (32, 32)
+        for name in datasets:
+            case = file[f"results/{name}/wR10"]
+            assert case["q_ode"].shape == (32, 32) and case["q_sde"].shape == (32, 32)
+            # scalars are attributes, arrays datasets (pdediff.io.write_tree)
+            for key in ("w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "residual", "dsm",
+                        "bound_box", "bound_mass"):
+                assert np.isfinite(case.attrs[key]), key
+            for key in ("gap_norm", "lipschitz_box", "lipschitz_mass", "t"):
+                assert case[f"bound/{key}"].shape == (24,), key
+                assert np.all(np.isfinite(case[f"bound/{key}"][()])), key
+            for eps in ("eps0", "eps1"):
+                check = case[f"particles/{eps}"].attrs
+                assert check["w2sq_floor"] > 0 and check["particles"] == 40_000
+            # the floor solves tabulate the exact score; the model score is called directly
+            assert file[f"results/{name}/exact_score"].attrs["interpolation_error"] < 1e-3
+            assert file[f"results/{name}/data"].shape == (32, 32)
         assert np.isfinite(file["results/fit_w2_vs_residual"].attrs["slope"])
         assert set(file["checks"]) == set(checks)
     for name in ("ode_sde_gap", "ode_sde_gap_scatter"):
