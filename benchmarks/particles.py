@@ -27,12 +27,11 @@ import argparse
 import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
+from environment import describe
 
 from pdediff.distributions import GaussianMixture
 from pdediff.particles import reverse
@@ -153,15 +152,7 @@ def main() -> None:
         "speedup": numpy_time / pdediff_time,
         "pdediff_moment_error_in_standard_errors": moment_error(sol.x[-1], mean, cov),
         "numpy_moment_error_in_standard_errors": moment_error(x_numpy, mean, cov),
-        "numba_threads": numba.get_num_threads(),
-        "threading_layer": numba.threading_layer(),
-        "cpu_count": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": load_after,
-        "machine": platform.platform(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **describe(load_before, load_after),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

@@ -198,6 +198,25 @@ def test_scalar_time_score_kernel_matches_feature_rows(ndim, degree):
         np.testing.assert_allclose(fast, rows, rtol=0, atol=1e-12 * (1 + np.max(np.abs(rows))))
 
 
+def test_scalar_time_score_matches_scipy_tensor_splines():
+    # independent oracle: scipy's NdBSpline on the same knots (scipy >= 1.12)
+    interpolate = pytest.importorskip("scipy.interpolate")
+    if not hasattr(interpolate, "NdBSpline"):
+        pytest.skip("scipy.interpolate.NdBSpline needs scipy >= 1.12")
+    rng = np.random.default_rng(4)
+    model, zero = _random_model(rng), _random_model(rng)
+    zero.params = np.zeros(zero.n_params)
+    t, k = 0.37, model.degree
+    start, values, _ = model._time_features(np.array([t]))
+    coefficients = model.theta[:, start[0] + np.arange(k + 1)] @ values[0]
+    full = np.zeros((model.n_space + 2 * k,) * 2)
+    full[k:-k, k:-k] = coefficients.reshape(model.n_space, model.n_space)
+    spline = interpolate.NdBSpline(tuple(a.knots for a in model._space), full, k, extrapolate=False)
+    x = rng.uniform(-3.4, 3.4, (4000, 2))
+    expected = np.stack([spline(x, nu=(1, 0)), spline(x, nu=(0, 1))], axis=-1)
+    np.testing.assert_allclose(model.score(x, t) - zero.score(x, t), expected, rtol=0, atol=1e-12)
+
+
 def test_scalar_time_score_is_thread_count_independent():
     import numba
 
