@@ -200,12 +200,11 @@ class _SplineAxis:
         return a[idx] * padded[:, :-1] - a[idx + 1] * padded[:, 1:]
 
 
-
 def _cardinal_power_matrix(degree: int) -> np.ndarray:
     """``M[c, r]`` with ``B_c(f) = sum_r M[c, r] f^r`` for the ``degree + 1`` uniform
     B-splines that are nonzero on one knot interval, ``f`` in [0, 1] the fraction of
     the interval: the Cox–de Boor recursion (every denominator equals the level ``j``)
-    run on polynomial coefficients, exact in floating point for small degrees."""
+    run on polynomial coefficients (rational entries, exact to round-off)."""
     basis = [np.array([1.0])]
     for j in range(1, degree + 1):
         saved = np.zeros(1)
