@@ -207,10 +207,11 @@ def _stencil_reach(grid: Grid, accuracy: int) -> sparse.csr_matrix:
     return total.tocsr()
 
 
-def _grid_args(p, grid, process, t):
+def _snapshot_hessian(p, grid, process, t, floor, accuracy):
+    """Checked ``(process, t)`` and ``grid_log_hessian(p)``: ``(process, t, hess, mask)``."""
     process = _check_process(process)
     t = _check_time(t, positive=True)
-    return process, t
+    return (process, t, *grid_log_hessian(p, grid, floor, accuracy))
 
 
 def li_yau_margin_grid(
@@ -227,8 +228,7 @@ def li_yau_margin_grid(
     On a grid the bound holds up to the discretisation error of the snapshot and of
     the stencils (second order, see :func:`grid_log_hessian`).  Returns ``(margin,
     mask)``, shapes ``grid.shape``; only ``margin[mask]`` is meaningful."""
-    process, t = _grid_args(p, grid, process, t)
-    hess, mask = grid_log_hessian(p, grid, floor, accuracy)
+    process, t, hess, mask = _snapshot_hessian(p, grid, process, t, floor, accuracy)
     margin = np.trace(hess, axis1=-2, axis2=-1) + grid.ndim / _sigma2_positive(process, t)
     return margin, mask
 
@@ -243,8 +243,7 @@ def hamilton_margin_grid(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hamilton margin ``lambda_min(Hess log p) + 1/sigma_t^2`` of a grid snapshot;
     arguments and returns as in :func:`li_yau_margin_grid`."""
-    process, t = _grid_args(p, grid, process, t)
-    hess, mask = grid_log_hessian(p, grid, floor, accuracy)
+    process, t, hess, mask = _snapshot_hessian(p, grid, process, t, floor, accuracy)
     margin = np.linalg.eigvalsh(hess)[..., 0] + 1.0 / _sigma2_positive(process, t)
     return margin, mask
 
@@ -261,9 +260,8 @@ def li_yau_upper_bound_margin_grid(
     """Upper-bound margin ``(-1/sigma_t^2 + alpha_t^2 R^2/sigma_t^4) - lambda_max(Hess
     log p)`` of a grid snapshot (see :func:`li_yau_upper_bound_margin`); returns
     ``(margin, mask)`` as :func:`li_yau_margin_grid`."""
-    process, t = _grid_args(p, grid, process, t)
+    process, t, hess, mask = _snapshot_hessian(p, grid, process, t, floor, accuracy)
     level = _upper_level(process, t, radius)
-    hess, mask = grid_log_hessian(p, grid, floor, accuracy)
     return level - np.linalg.eigvalsh(hess)[..., -1], mask
 
 
