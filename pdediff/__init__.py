@@ -17,7 +17,7 @@ rest lives in submodules (imported on first access):
 import importlib as _importlib
 import os as _os
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401
 
 # With the default (active) OpenMP wait policy, two processes running parallel numba
 # kernels on a 2-core machine spin against each other and slow down up to 200x

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .grid import Grid
 from .processes import PROCESSES, make_process
 

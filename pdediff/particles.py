@@ -47,7 +47,7 @@ import numba
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__
+from ._version import __version__
 from .io import atomic_h5, read_attrs, write_attrs
 from .processes import ForwardProcess, process_from_dict
 

@@ -10,7 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .grid import Grid
 from .io import atomic_h5, read_attrs, write_attrs
 from .processes import ForwardProcess, process_from_dict
