@@ -28,7 +28,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 from .fokker_planck import SolverError, solve_forward, solve_reverse  # noqa: E402
 from .grid import Grid  # noqa: E402
 from .processes import OU, VE, VP, ForwardProcess, HeatFlow, SubVP  # noqa: E402
-from .solution import Solution, load  # noqa: E402
+from .results import ParticleSolution, Solution, load  # noqa: E402
 
 _SUBMODULES = {
     "distributions", "scores", "fokker_planck", "particles", "metrics", "theory",
@@ -54,6 +54,7 @@ __all__ = [
     "solve_reverse",
     "SolverError",
     "Solution",
+    "ParticleSolution",
     "load",
     "__version__",
 ]

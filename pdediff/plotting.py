@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .solution import Solution  # noqa: E402
+from .results import Solution  # noqa: E402
 
 
 def save_figure(figure, path: str | os.PathLike, formats: Iterable[str] = ("png",)) -> list[Path]:

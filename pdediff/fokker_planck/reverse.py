@@ -10,7 +10,7 @@ import numpy as np
 
 from ..grid import Grid
 from ..processes import ForwardProcess
-from ..solution import Solution
+from ..results import Solution
 from .operator import SCHEMES, FluxOperator
 from .stepping import Problem, StepperOptions, integrate
 from .validation import check_process, check_times
