@@ -74,6 +74,7 @@ from tqdm.auto import tqdm
 
 from .io import load_tree, save_tree
 from .processes import ForwardProcess, process_from_dict
+from .residual import _residual, fokker_planck_residual
 
 __all__ = [
     "ScoreModel",
@@ -303,42 +304,6 @@ def _tensor_spline_gradient(
                     work[n, q] = value
             for e in range(n):
                 out[p, e] = work[e, 0]
-
-
-def _residual(x, a, D, dt, grad, lap):
-    n = x.shape[-1]
-    return dt + n * a + a * np.sum(x * grad, axis=-1) - D * (lap + np.sum(grad**2, axis=-1))
-
-
-def fokker_planck_residual(
-    process: ForwardProcess,
-    x: np.ndarray,
-    t: float | np.ndarray,
-    dt_phi: np.ndarray,
-    grad_phi: np.ndarray,
-    lap_phi: np.ndarray,
-) -> np.ndarray:
-    """Fokker–Planck residual of a log-density from its derivatives (DESIGN section 2)::
-
-        R[phi](x, t) = d_t phi + n a + a x . grad phi - (g^2/2)(Lap phi + |grad phi|^2)
-
-    x : (..., n) points; t : times > 0 broadcastable to ``x.shape[:-1]``;
-    dt_phi, lap_phi : (...,); grad_phi : (..., n). Returns (...,); zero for the exact
-    ``log p_t`` of the process (and for ``log p_t + c(t)`` with ``c' = 0``)."""
-    x = np.asarray(x, dtype=float)
-    if x.ndim < 1:
-        raise ValueError(f"x: expected shape (..., n), got {x.shape}")
-    batch = x.shape[:-1]
-    grad_phi = np.asarray(grad_phi, dtype=float)
-    if grad_phi.shape != x.shape:
-        raise ValueError(f"grad_phi: expected shape {x.shape}, got {grad_phi.shape}")
-    for name, value in (("dt_phi", dt_phi), ("lap_phi", lap_phi)):
-        if np.shape(value) != batch:
-            raise ValueError(f"{name}: expected shape {batch}, got {np.shape(value)}")
-    tt = np.broadcast_to(np.asarray(t, dtype=float), batch)
-    a = np.asarray(process.a(tt), float)
-    D = np.asarray(process.diffusion(tt), float)
-    return _residual(x, a, D, np.asarray(dt_phi, float), grad_phi, np.asarray(lap_phi, float))
 
 
 def _csr(cols: np.ndarray, vals: np.ndarray, n_cols: int) -> sp.csr_matrix:
