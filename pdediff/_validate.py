@@ -31,6 +31,7 @@ __all__ = [
     "points",
     "real_array",
     "rng",
+    "weights",
     "process",
 ]
 
@@ -192,6 +193,22 @@ def points(value: Any, name: str = "x", ndim: int | None = None, *, flat: bool =
     if ndim is not None and array.shape[-1] != ndim:
         raise ValueError(f"{name}: expected last dimension {ndim}, got shape {array.shape}")
     return array
+
+
+def weights(value: Any, n: int, name: str = "weights") -> np.ndarray:
+    """Nonnegative finite weights of shape ``(n,)`` with a positive sum, normalised to
+    sum 1; ``None`` gives uniform weights."""
+    if value is None:
+        return np.full(n, 1.0 / n)
+    w = real_array(value, name)
+    if w.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},) (one weight per point), got {w.shape}")
+    if np.any(w < 0):
+        raise ValueError(f"{name}: weights must be nonnegative, min is {w.min():.3g}")
+    total = float(np.sum(w, dtype=np.float64))
+    if not total > 0:
+        raise ValueError(f"{name}: weights must have a positive sum")
+    return w / total
 
 
 def rng(seed: Any, name: str = "seed") -> np.random.Generator:

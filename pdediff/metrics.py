@@ -21,7 +21,6 @@ Every Wasserstein distance treats the domain as a subset of R^n: periodic axes a
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -347,90 +346,13 @@ def histogram(
     method: Literal["nearest", "cic"] = "nearest",
     outside: Literal["clip", "raise"] = "clip",
 ) -> np.ndarray:
-    """Deposit a weighted particle cloud onto a grid density.
-
-    With normalised weights ``w_k`` (sum 1) the returned density is
-    ``p_i = (1/dV) sum_k w_k W_i(x_k)`` where ``sum_i W_i(x) = 1`` for every ``x``, so
-    ``grid.integrate(p) == 1`` to round-off (mass conservation).
-
-    * ``method="nearest"``: ``W_i(x) = 1`` for the cell containing ``x`` (nearest grid
-      point); ``p`` is then the usual histogram with the grid edges.
-    * ``method="cic"``: cloud-in-cell, the tensor product of the linear hat functions
-      centred at the cell centres.  It conserves mass and the centre of mass,
-      ``sum_i c_i p_i dV = sum_k w_k x_k``, exactly for particles lying between the
-      first and last cell centres on every no-flux axis (and, modulo the period, on
-      periodic axes).  Between a no-flux wall and the first centre the hat that
-      would fall outside the box is folded into the boundary cell: mass is still
-      conserved, the first moment is shifted by less than ``h/2`` for those
-      particles.
-
-    Particles outside the box: periodic axes always wrap.  On no-flux axes
-    ``outside="clip"`` (default) moves them to the nearest point of the box (their
-    mass lands in the boundary cell); ``outside="raise"`` raises ``ValueError``
-    reporting how many particles are outside.
-
-    Parameters
-    ----------
-    x
-        Positions, shape ``(N, grid.ndim)`` (``(N,)`` in 1-D), length units.
-    grid
-        Target grid.
-    weights
-        Optional nonnegative weights, shape ``(N,)``; normalised to sum 1.
-    method, outside
-        See above.
-
-    Returns
-    -------
-    numpy.ndarray
-        Density of cell averages, shape ``grid.shape``, integral 1.
-    """
+    """Deposit a weighted particle cloud onto a grid density: :meth:`Grid.deposit`
+    (the one deposit of the package; see there for the formula and arguments)."""
     if not isinstance(grid, Grid):
         raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
-    points = _check_points(x, "x")
-    if points.shape[1] != grid.ndim:
-        raise ValueError(
-            f"x: expected {grid.ndim} coordinates per particle (the grid's ndim), "
-            f"got shape {np.shape(x)}"
-        )
-    w = _check_weights(weights, points.shape[0], "weights")
-    if method not in ("nearest", "cic"):
-        raise ValueError(f"method: expected 'nearest' or 'cic', got {method!r}")
-    if outside not in ("clip", "raise"):
-        raise ValueError(f"outside: expected 'clip' or 'raise', got {outside!r}")
-
-    walled = ~np.asarray(grid.periodic)
-    out = np.any(((points < grid.low) | (points > grid.high)) & walled, axis=1)
-    if outside == "raise" and np.any(out):
-        raise ValueError(
-            f"x: {int(out.sum())} of {points.shape[0]} particles lie outside the box "
-            f"{list(grid.bounds)} on a no-flux axis; use outside='clip' to put them "
-            "in the boundary cells"
-        )
-    shape = np.asarray(grid.shape)
-    if method == "nearest":
-        # Grid.cell_index clips no-flux axes and wraps periodic ones.
-        index = grid.cell_index(points)
-        flat = np.ravel_multi_index(tuple(index.T), grid.shape)
-        mass = np.bincount(flat, weights=w, minlength=grid.size)
-    else:
-        clipped = np.where(walled, np.clip(points, grid.low, grid.high), points)
-        s = (clipped - grid.low) / grid.spacing - 0.5
-        left = np.floor(s).astype(np.int64)
-        frac = s - left
-        mass = np.zeros(grid.size)
-        for corner in itertools.product((0, 1), repeat=grid.ndim):
-            offset = np.asarray(corner)
-            idx = left + offset
-            # Periodic: wrap; no-flux: fold the outer half-hat into the boundary cell.
-            idx = np.where(walled, np.clip(idx, 0, shape - 1), np.mod(idx, shape))
-            share = np.prod(np.where(offset == 1, frac, 1.0 - frac), axis=1)
-            flat = np.ravel_multi_index(tuple(idx.T), grid.shape)
-            mass += np.bincount(flat, weights=w * share, minlength=grid.size)
-    return mass.reshape(grid.shape) / grid.cell_volume
+    return grid.deposit(x, weights, method=method, outside=outside)
 
 
-# ============================================================== 1-D optimal transport
 def _segments_1d(measure: GridDensity | _Cloud) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Quantile function of a 1-D measure as linear pieces.
 

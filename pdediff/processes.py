@@ -128,6 +128,28 @@ class ForwardProcess:
         tt = _time(t)
         return _out(np.sqrt(self._sigma2(tt)), tt)
 
+    def time_where_sigma(self, sigma: float) -> float:
+        """The forward time ``t`` in ``(0, T]`` with ``sigma_t = sigma``: the one inverse
+        of the noise level, used wherever a setting is stated as a noise level (a
+        stopping time where ``sigma_t`` equals a length, say).  ``sigma_t`` increases
+        strictly for every process here, so the root of ``sigma_t^2 - sigma^2`` is
+        unique; found by Brent's method to 1e-12 relative in ``t``."""
+        from scipy.optimize import brentq
+
+        sigma = _positive("sigma", sigma)
+        target = sigma * sigma
+        top = float(self._sigma2(np.asarray(self.T, dtype=float)))
+        if target > top:
+            raise ValueError(
+                f"sigma: expected at most sigma_T = {math.sqrt(top):.6g} (T = {self.T:g}), got {sigma!r}"
+            )
+        if target == top:
+            return float(self.T)
+        return float(
+            brentq(lambda t: float(self._sigma2(np.asarray(t))) - target, 0.0, self.T,
+                   xtol=1e-300, rtol=1e-12, maxiter=500)
+        )
+
     def prior_variance(self, T: float | None = None) -> float:
         """Variance per coordinate of the Gaussian prior used to start reverse
         solves at time ``T``: ``sigma_T^2`` (the law of ``X_T`` from a point mass at
