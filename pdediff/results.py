@@ -1,8 +1,37 @@
 """Result objects of the grid solvers (:class:`Solution`) and the particle samplers
-(:class:`ParticleSolution`), and their HDF5 round trips."""
+(:class:`ParticleSolution`), their self-describing HDF5 files and xarray views.
+
+File layout (``format_version`` 2)
+----------------------------------
+A :class:`Solution` file holds, at the root,
+
+* dimension scales ``t`` (forward time) and ``x``, ``y``, ``z`` (``x0, x1, ...`` past
+  three axes): the cell-centre coordinates, each with ``long_name``, ``units``, the
+  axis' boundary kind ``bc`` and its cell ``edges``;
+* the dataset ``p`` of dimensions ``(t, x, ...)``: cell averages of the density, with
+  ``long_name``, ``units``, ``cell_method = "cell average"`` and the grid's ``bounds``
+  (shape (ndim, 2)) and ``bc``;
+* root attributes ``kind = "Solution"``, ``format_version``, ``pdediff_version``,
+  ``title``, ``bounds``, ``bc``, ``process_name``, ``process_json`` and
+  ``metadata_json`` (JSON copies of the groups below, for readers without h5py);
+* groups ``grid``, ``process`` and ``metadata`` whose attributes
+  (:func:`pdediff.io.write_attrs`) are what :func:`load` rebuilds the objects from.
+
+A :class:`ParticleSolution` file has dimension scales ``t``, ``particle`` (0..N-1) and
+``component`` (0..ndim-1), the dataset ``x`` of dimensions ``(t, particle,
+component)``, optionally ``log_q`` of dimensions ``(t, particle)``, and the same root
+attributes and ``process``/``metadata`` groups (``kind = "ParticleSolution"``).
+
+Lengths are in the units of the data and time is the dimensionless time of the
+process; both are written ``units = "1"``, and so is the density (per unit volume of
+data units).  ``xarray.open_dataset(path, engine="h5netcdf")`` shows named dimensions
+with these coordinates; :meth:`Solution.to_xarray` builds the same dataset in memory.
+Files written by earlier versions (no dimension scales) are still read.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +42,68 @@ import numpy as np
 
 from ._version import __version__
 from .grid import Grid
-from .io import atomic_h5, read_attrs, write_attrs
+from .io import (
+    FileFormatError,
+    _jsonable,
+    atomic_h5,
+    open_h5,
+    read_attrs,
+    write_attrs,
+    write_coordinate,
+    write_dataset,
+)
 from .processes import ForwardProcess, process_from_dict
+
+__all__ = ["Solution", "ParticleSolution", "load", "load_particles", "axis_names", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 2
+_TIME = {"long_name": "forward time t of the noising process", "units": "1"}
+
+
+def axis_names(ndim: int) -> tuple[str, ...]:
+    """Dimension names of the space axes: ``x, y, z`` up to 3-D, ``x0, x1, ...`` past."""
+    return ("x", "y", "z")[:ndim] if ndim <= 3 else tuple(f"x{d}" for d in range(ndim))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_jsonable(value))
+
+
+def _process_attrs(process: ForwardProcess, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "process_name": process.name,
+        "process_json": _json(process.to_dict()),
+        "metadata_json": _json(metadata),
+    }
+
+
+# A layout is (root attributes, [(coordinate, values, attrs)], [(name, data, dims, attrs)]):
+# the one description both the HDF5 writer and to_xarray use.
+Layout = tuple[dict[str, Any], list[tuple[str, np.ndarray, dict]], list[tuple[str, np.ndarray, tuple, dict]]]
+
+
+def _to_xarray(layout: Layout):
+    import xarray as xr
+
+    root, coords, variables = layout
+    return xr.Dataset(
+        {name: (dims, data, attrs) for name, data, dims, attrs in variables},
+        coords={name: (name, values, attrs) for name, values, attrs in coords},
+        attrs=root,
+    )
+
+
+def _write_layout(file: h5py.File, layout: Layout, compress: set[str]) -> None:
+    root, coords, variables = layout
+    write_attrs(file, root)
+    for name, values, attrs in coords:
+        write_coordinate(file, name, values, long_name=attrs["long_name"],
+                         units=attrs["units"],
+                         attrs={k: v for k, v in attrs.items() if k not in ("long_name", "units")})
+    for name, data, dims, attrs in variables:
+        write_dataset(file, name, data, dims, long_name=attrs["long_name"], units=attrs["units"],
+                      attrs={k: v for k, v in attrs.items() if k not in ("long_name", "units")},
+                      compress=name in compress)
 
 
 @dataclass
@@ -55,13 +144,48 @@ class Solution:
             raise ValueError(f"t: {t!r} is not one of the stored times {self.t.tolist()}")
         return self.p[index[0]]
 
+    def _layout(self) -> Layout:
+        grid = self.grid
+        names = axis_names(grid.ndim)
+        direction = self.metadata.get("direction", "")
+        root = {
+            "kind": "Solution",
+            "format_version": FORMAT_VERSION,
+            "pdediff_version": __version__,
+            "title": f"pdediff {direction} solve: density under {self.process!r}".replace("  ", " "),
+            "bounds": np.asarray(grid.bounds, dtype=float),
+            "bc": list(grid.bc),
+            **_process_attrs(self.process, self.metadata),
+        }
+        coords = [("t", np.asarray(self.t, dtype=float), dict(_TIME))]
+        for d, name in enumerate(names):
+            coords.append((name, np.asarray(grid.centers[d]), {
+                "long_name": f"cell-centre coordinate {name} (axis {d})",
+                "units": "1",
+                "bc": grid.bc[d],
+                "edges": np.asarray(grid.edges[d]),
+            }))
+        p_attrs = {
+            "long_name": "probability density p(x, t), cell averages",
+            "units": "1",
+            "cell_method": "cell average",
+            "bounds": np.asarray(grid.bounds, dtype=float),
+            "bc": list(grid.bc),
+        }
+        return root, coords, [("p", np.asarray(self.p), ("t", *names), p_attrs)]
+
+    def to_xarray(self):
+        """The solution as an ``xarray.Dataset``: variable ``p`` of dimensions
+        ``(t, x, ...)`` with the cell-centre coordinates, the same attributes as the
+        HDF5 file (requires xarray)."""
+        return _to_xarray(self._layout())
+
     def save(self, path: str | os.PathLike) -> Path:
-        """Write to HDF5 atomically (temporary file + rename); returns the path."""
+        """Write the self-describing HDF5 file described in :mod:`pdediff.results`
+        atomically (temporary file + rename, :func:`pdediff.io.atomic_h5`); returns
+        the path."""
         with atomic_h5(path) as file:
-            file.attrs["pdediff_version"] = __version__
-            file.attrs["kind"] = "Solution"
-            file.create_dataset("t", data=self.t)
-            file.create_dataset("p", data=self.p, compression="gzip", shuffle=True)
+            _write_layout(file, self._layout(), compress={"p"})
             write_attrs(file.create_group("grid"), self.grid.to_dict())
             write_attrs(file.create_group("process"), self.process.to_dict())
             write_attrs(file.create_group("metadata"), self.metadata)
@@ -72,22 +196,6 @@ class Solution:
             f"Solution(t=[{self.t[0]:.4g} .. {self.t[-1]:.4g}] ({self.t.size}), "
             f"grid={self.grid!r}, process={self.process!r}, "
             f"method={self.metadata.get('method')!r})"
-        )
-
-
-def load(path: str | os.PathLike) -> Solution:
-    """Read a :class:`Solution` written by :meth:`Solution.save`."""
-    with h5py.File(path, "r") as file:
-        if file.attrs.get("kind") != "Solution":
-            raise ValueError(f"path: {path} does not hold a pdediff Solution")
-        grid = Grid.from_dict(read_attrs(file["grid"]))
-        process = process_from_dict(read_attrs(file["process"]))
-        return Solution(
-            t=file["t"][()],
-            p=file["p"][()],
-            grid=grid,
-            process=process,
-            metadata=read_attrs(file["metadata"]),
         )
 
 
@@ -142,15 +250,41 @@ class ParticleSolution:
             raise ValueError("log_q: this solution was computed without track_log_density")
         return self.log_q[self._index(t)]
 
+    def _layout(self) -> Layout:
+        names = axis_names(self.ndim)
+        root = {
+            "kind": "ParticleSolution",
+            "format_version": FORMAT_VERSION,
+            "pdediff_version": __version__,
+            "title": f"pdediff particles ({self.metadata.get('method', 'sampler')}) under "
+            f"{self.process!r}",
+            **_process_attrs(self.process, self.metadata),
+        }
+        coords = [
+            ("t", np.asarray(self.t, dtype=float), dict(_TIME)),
+            ("particle", np.arange(self.n_particles, dtype=np.int64),
+             {"long_name": "particle index", "units": "1"}),
+            ("component", np.arange(self.ndim, dtype=np.int64),
+             {"long_name": "coordinate index (0 = " + ", ".join(
+                 f"{i} = {n}" for i, n in enumerate(names))[4:] + ")", "units": "1"}),
+        ]
+        variables = [("x", np.asarray(self.x), ("t", "particle", "component"),
+                      {"long_name": "particle position X_t", "units": "1"})]
+        if self.log_q is not None:
+            variables.append(("log_q", np.asarray(self.log_q), ("t", "particle"),
+                              {"long_name": "tracked log-density log q(X_t, t)", "units": "1"}))
+        return root, coords, variables
+
+    def to_xarray(self):
+        """The particles as an ``xarray.Dataset``: ``x`` of dimensions ``(t, particle,
+        component)`` and ``log_q`` of ``(t, particle)`` if tracked (requires xarray)."""
+        return _to_xarray(self._layout())
+
     def save(self, path: str | os.PathLike) -> Path:
-        """Write to HDF5 atomically; :func:`load_particles` reads it back."""
+        """Write the self-describing HDF5 file described in :mod:`pdediff.results`
+        atomically; :func:`load_particles` reads it back."""
         with atomic_h5(path) as file:
-            file.attrs["pdediff_version"] = __version__
-            file.attrs["kind"] = "ParticleSolution"
-            file.create_dataset("t", data=self.t)
-            file.create_dataset("x", data=self.x)
-            if self.log_q is not None:
-                file.create_dataset("log_q", data=self.log_q)
+            _write_layout(file, self._layout(), compress=set())
             write_attrs(file.create_group("process"), self.process.to_dict())
             write_attrs(file.create_group("metadata"), self.metadata)
         return Path(path)
@@ -163,15 +297,95 @@ class ParticleSolution:
         )
 
 
-def load_particles(path: str | os.PathLike) -> ParticleSolution:
-    """Read a :class:`ParticleSolution` written by :meth:`ParticleSolution.save`."""
-    with h5py.File(path, "r") as file:
-        if file.attrs.get("kind") != "ParticleSolution":
-            raise ValueError(f"path: {path} does not hold a pdediff ParticleSolution")
-        return ParticleSolution(
-            t=file["t"][()],
-            x=file["x"][()],
-            process=process_from_dict(read_attrs(file["process"])),
-            log_q=file["log_q"][()] if "log_q" in file else None,
-            metadata=read_attrs(file["metadata"]),
+# --------------------------------------------------------------------------- reading
+def _kind(file: h5py.File, path: Any) -> str:
+    kind = file.attrs.get("kind")
+    if isinstance(kind, bytes):
+        kind = kind.decode()
+    if kind not in ("Solution", "ParticleSolution"):
+        raise FileFormatError(
+            f"{path}: not a pdediff Solution or ParticleSolution file (root attribute "
+            f"kind = {kind!r})"
         )
+    return kind
+
+
+def _real(file: h5py.File, name: str, path: Any, ndim: int) -> np.ndarray:
+    if name not in file or not isinstance(file[name], h5py.Dataset):
+        raise FileFormatError(f"{path}: dataset {name!r} is missing")
+    data = file[name][()]
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiu" or data.ndim != ndim:
+        raise FileFormatError(
+            f"{path}: dataset {name!r} must be a {ndim}-D real array, got "
+            f"{getattr(data, 'dtype', type(data))} of shape {np.shape(data)}"
+        )
+    return data
+
+
+def _expect_shape(data: np.ndarray, expected: tuple[int, ...], name: str, path: Any, why: str) -> None:
+    if data.shape != expected:
+        raise FileFormatError(
+            f"{path}: dataset {name!r} has shape {data.shape}, expected {expected} ({why})"
+        )
+
+
+def _read_solution(file: h5py.File, path: Any) -> Solution:
+    grid = Grid.from_dict(read_attrs(file["grid"]))
+    t = _real(file, "t", path, 1)
+    p = _real(file, "p", path, 1 + grid.ndim)
+    _expect_shape(p, (t.size, *grid.shape), "p", path, f"{t.size} times on the grid {grid!r}")
+    for d, name in enumerate(axis_names(grid.ndim)):
+        if name in file and not np.allclose(file[name][()], grid.centers[d], rtol=1e-12, atol=0):
+            raise FileFormatError(
+                f"{path}: coordinate {name!r} differs from the cell centres of {grid!r}"
+            )
+    return Solution(t=t, p=p, grid=grid, process=process_from_dict(read_attrs(file["process"])),
+                    metadata=read_attrs(file["metadata"]))
+
+
+def _read_particles(file: h5py.File, path: Any) -> ParticleSolution:
+    t = _real(file, "t", path, 1)
+    x = _real(file, "x", path, 3)
+    if x.shape[0] != t.size:
+        raise FileFormatError(
+            f"{path}: dataset 'x' has shape {x.shape}, expected ({t.size}, N, ndim) "
+            f"({t.size} times)"
+        )
+    log_q = None
+    if "log_q" in file:
+        log_q = _real(file, "log_q", path, 2)
+        _expect_shape(log_q, x.shape[:2], "log_q", path, "one value per time and particle")
+    return ParticleSolution(t=t, x=x, process=process_from_dict(read_attrs(file["process"])),
+                            log_q=log_q, metadata=read_attrs(file["metadata"]))
+
+
+def _read(path: str | os.PathLike, want: str | None) -> Solution | ParticleSolution:
+    with open_h5(path) as file:
+        kind = _kind(file, path)
+        if want is not None and kind != want:
+            raise FileFormatError(f"{path}: holds a pdediff {kind}, not a {want}")
+        try:
+            reader = _read_solution if kind == "Solution" else _read_particles
+            return reader(file, path)
+        except FileFormatError:
+            raise
+        except (KeyError, OSError, RuntimeError, TypeError, ValueError) as error:
+            raise FileFormatError(f"{path}: damaged or inconsistent pdediff {kind} file: {error}") from error
+
+
+def load(path: str | os.PathLike) -> Solution | ParticleSolution:
+    """Read a file written by :meth:`Solution.save` (or :meth:`ParticleSolution.save`).
+
+    Every dataset's shape is checked against the stored grid (``p`` must have shape
+    ``(len(t), *grid.shape)``).  Raises ``FileNotFoundError`` if ``path`` does not
+    exist and :class:`pdediff.io.FileFormatError` (a ``ValueError``) naming the file
+    for anything that is not a consistent pdediff file: garbage bytes, a truncated
+    file, another program's HDF5 file, shapes that contradict the grid.
+    """
+    return _read(path, None)
+
+
+def load_particles(path: str | os.PathLike) -> ParticleSolution:
+    """Read a :class:`ParticleSolution` written by :meth:`ParticleSolution.save`
+    (errors as :func:`load`)."""
+    return _read(path, "ParticleSolution")  # type: ignore[return-value]
