@@ -174,12 +174,15 @@ def times(
     return array
 
 
-def points(value: Any, name: str = "x", ndim: int | None = None, *, flat: bool = False) -> np.ndarray:
-    """Points of shape ``(..., ndim)`` (or ``(N, ndim)`` with ``flat``), finite floats.
+def points(
+    value: Any, name: str = "x", ndim: int | None = None, *, flat: bool = False, finite: bool = True
+) -> np.ndarray:
+    """Points of shape ``(..., ndim)`` (or ``(N, ndim)`` with ``flat``), floats (finite
+    unless ``finite=False``).
 
     With ``flat`` a 1-D array is read as N points in 1-D and ``ndim`` must be 1-3.
     """
-    array = real_array(value, name)
+    array = real_array(value, name, finite=finite)
     if array.ndim == 0:
         raise ValueError(f"{name}: expected points of shape (..., n), got a scalar")
     if flat:

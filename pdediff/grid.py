@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _validate
+from ._resources import array_bytes, require_memory
 
 BOUNDARY_KINDS = ("noflux", "periodic")
 
@@ -63,6 +64,9 @@ class Grid:
         )
         self.shape: tuple[int, ...] = _as_shape(shape, ndim)
         self.bc: tuple[str, ...] = _as_bc(bc, ndim)
+        # A grid on which not even one field fits is refused here, before anyone
+        # allocates on it (the grid itself only holds 1-D arrays).
+        require_memory(array_bytes(self.shape), "Grid: one float64 field", self.shape)
         self.ndim = ndim
         self.low = bounds_array[:, 0].copy()
         self.high = bounds_array[:, 1].copy()
@@ -87,6 +91,18 @@ class Grid:
         """Total number of cells."""
         return int(np.prod(self.shape))
 
+    def field_bytes(self, count: float = 1.0, trailing: tuple[int, ...] = (), itemsize: int = 8) -> float:
+        """Bytes of ``count`` arrays of shape ``(*shape, *trailing)`` (float64 by
+        default), computed without allocating (a float, so absurd sizes do not
+        overflow).  ``points()`` needs ``field_bytes(1, (ndim,))``."""
+        return array_bytes((*self.shape, *trailing), count, itemsize)
+
+    def check_memory(self, count: float, what: str, extra_bytes: float = 0.0) -> None:
+        """Raise ``MemoryError`` (shape, bytes needed, bytes available) before ``what``
+        allocates ``count`` float64 fields on this grid plus ``extra_bytes``
+        (:func:`pdediff._resources.require_memory`)."""
+        require_memory(self.field_bytes(count) + float(extra_bytes), what, self.shape)
+
     @property
     def volume(self) -> float:
         """Volume of the domain, ``prod(high - low)``."""
@@ -94,6 +110,8 @@ class Grid:
 
     def points(self) -> np.ndarray:
         """Cell centres as an array of shape ``(*shape, ndim)``."""
+        # meshgrid's ndim temporaries plus the stacked result.
+        self.check_memory(2 * self.ndim, "Grid.points")
         mesh = np.meshgrid(*self.centers, indexing="ij")
         return np.stack(mesh, axis=-1)
 
@@ -103,6 +121,7 @@ class Grid:
         boundary faces (for a periodic axis the last equals the first, shifted by the
         period)."""
         axis = self._check_axis(axis)
+        self.check_memory(2 * self.ndim * (1 + 1 / self.shape[axis]), "Grid.face_points")
         coords = [self.edges[d] if d == axis else self.centers[d] for d in range(self.ndim)]
         mesh = np.meshgrid(*coords, indexing="ij")
         return np.stack(mesh, axis=-1)
@@ -111,9 +130,7 @@ class Grid:
         """Index of the cell containing each point, shape ``(..., ndim)`` of ints;
         points outside the box are clipped to the nearest boundary cell (periodic
         axes wrap)."""
-        x = np.asarray(x, dtype=float)
-        if x.shape[-1:] != (self.ndim,):
-            raise ValueError(f"x: expected last dimension {self.ndim}, got shape {x.shape}")
+        x = _validate.points(x, "x", self.ndim)
         index = np.floor((x - self.low) / self.spacing).astype(np.int64)
         for d in range(self.ndim):
             if self.periodic[d]:
@@ -124,7 +141,7 @@ class Grid:
 
     def contains(self, x: np.ndarray) -> np.ndarray:
         """Boolean mask of points inside the closed box, shape ``x.shape[:-1]``."""
-        x = np.asarray(x, dtype=float)
+        x = _validate.points(x, "x", self.ndim, finite=False)
         return np.all((x >= self.low) & (x <= self.high), axis=-1)
 
     # ---------------------------------------------------------------- integrals
@@ -213,7 +230,7 @@ class Grid:
         ``field`` has shape ``(..., *shape)``; leading axes are kept (a float for a
         single field).  Exact for cell averages.
         """
-        field = np.asarray(field)
+        field = _validate.real_array(field, "field", finite=False)
         if field.shape[field.ndim - self.ndim :] != self.shape:
             raise ValueError(
                 f"field: expected trailing shape {self.shape}, got {field.shape}"
@@ -224,6 +241,7 @@ class Grid:
 
     def normalize(self, field: np.ndarray) -> np.ndarray:
         """``field / integrate(field)``: a probability density on the grid."""
+        field = _validate.real_array(field, "field", finite=False)
         mass = self.integrate(field)
         if not np.all(np.asarray(mass) > 0):
             raise ValueError("field: total mass must be positive to normalise")
@@ -248,14 +266,14 @@ class Grid:
     # ------------------------------------------------------------ conversions
     def refined(self, factor: int = 2) -> Grid:
         """The same box with ``factor`` times as many cells per axis."""
-        if not isinstance(factor, (int, np.integer)) or factor < 1:
-            raise ValueError(f"factor: expected a positive int, got {factor!r}")
+        factor = _validate.positive_int(factor, "factor")
         return Grid(self.bounds, tuple(n * int(factor) for n in self.shape), self.bc)
 
     def coarsen(self, field: np.ndarray, factor: int = 2) -> np.ndarray:
         """Cell averages on the grid with ``factor`` times fewer cells per axis
         (mass-conserving block averages); each ``shape[d]`` must be divisible."""
-        field = np.asarray(field)
+        factor = _validate.positive_int(factor, "factor")
+        field = _validate.real_array(field, "field", finite=False)
         if field.shape != self.shape:
             raise ValueError(f"field: expected shape {self.shape}, got {field.shape}")
         if any(n % factor for n in self.shape):
@@ -330,10 +348,18 @@ def _as_shape(shape: Any, ndim: int) -> tuple[int, ...]:
 
 
 def _as_bc(bc: Any, ndim: int) -> tuple[str, ...]:
-    kinds = [bc] * ndim if isinstance(bc, str) else list(bc)
+    if isinstance(bc, str):
+        kinds = [bc] * ndim
+    else:
+        try:
+            kinds = list(bc)
+        except TypeError as error:
+            raise TypeError(
+                f"bc: expected one of {BOUNDARY_KINDS} or a sequence of them, got {bc!r}"
+            ) from error
     if len(kinds) != ndim:
         raise ValueError(f"bc: expected one boundary kind per axis ({ndim}), got {len(kinds)}")
     for kind in kinds:
-        if kind not in BOUNDARY_KINDS:
+        if not isinstance(kind, str) or kind not in BOUNDARY_KINDS:
             raise ValueError(f"bc: expected one of {BOUNDARY_KINDS}, got {kind!r}")
     return tuple(kinds)

@@ -59,7 +59,9 @@ __all__ = [
     "JSON_SUFFIX",
     "TEMP_SUFFIX",
     "TEMP_PATTERN",
+    "atomic_path",
     "atomic_h5",
+    "stale_temporaries",
     "open_h5",
     "write_attrs",
     "read_attrs",
@@ -190,9 +192,10 @@ def _create_temporary(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Open a new HDF5 file for writing that appears at ``path`` only when the
-    ``with`` block completes without error.
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield the name of a new temporary file (mode ``0o666 & ~umask``) in the folder
+    of ``path``; when the ``with`` block completes without error it is synced and
+    renamed over ``path``, otherwise (exception, SIGTERM, SIGINT) it is removed.
 
     The previous file at ``path`` (if any) is untouched until the final rename.
     Stale temporaries of earlier, killed writes to ``path`` are removed first.
@@ -211,9 +214,7 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
         _active.add(tmp)
         _install_handlers()
     try:
-        with h5py.File(tmp, "w") as file:
-            yield file
-            file.flush()
+        yield tmp
         with open(tmp, "rb") as raw:
             os.fsync(raw.fileno())
         os.replace(tmp, path)
@@ -226,6 +227,15 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
             _active.discard(tmp)
             if not _active:
                 _restore_handlers()
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open a new HDF5 file for writing that appears at ``path`` only when the
+    ``with`` block completes without error (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as file:
+        yield file
+        file.flush()
 
 
 # ------------------------------------------------------------------------- attributes

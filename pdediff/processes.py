@@ -30,23 +30,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import _validate
+
 ArrayLike = float | np.ndarray
 
 
-def _positive(name: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name}: expected a positive number, got {value!r}") from error
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    return value
-
-
 def _time(t: Any, name: str = "t") -> np.ndarray:
-    array = np.asarray(t, dtype=float)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name}: must be finite, got {t!r}")
+    array = _validate.real_array(t, name)
     if np.any(array < 0):
         raise ValueError(f"{name}: forward time must be >= 0, got min {array.min()!r}")
     return array
@@ -136,7 +126,7 @@ class ForwardProcess:
         unique; found by Brent's method to 1e-12 relative in ``t``."""
         from scipy.optimize import brentq
 
-        sigma = _positive("sigma", sigma)
+        sigma = _validate.positive(sigma, "sigma")
         target = sigma * sigma
         top = float(self._sigma2(np.asarray(self.T, dtype=float)))
         if target > top:
@@ -154,7 +144,7 @@ class ForwardProcess:
         """Variance per coordinate of the Gaussian prior used to start reverse
         solves at time ``T``: ``sigma_T^2`` (the law of ``X_T`` from a point mass at
         the origin; for OU at large T this is the stationary ``g^2 / (2 rate)``)."""
-        T = self.T if T is None else _positive("T", T)
+        T = self.T if T is None else _validate.positive(T, "T")
         return float(self._sigma2(np.asarray(T, dtype=float)))
 
     # -- description ----------------------------------------------------------
@@ -183,8 +173,8 @@ class HeatFlow(ForwardProcess):
     autonomous = True
 
     def __init__(self, kappa: float = 1.0, T: float = 1.0) -> None:
-        self.kappa = _positive("kappa", kappa)
-        self.T = _positive("T", T)
+        self.kappa = _validate.positive(kappa, "kappa")
+        self.T = _validate.positive(T, "T")
 
     def parameters(self) -> dict[str, float]:
         return {"kappa": self.kappa}
@@ -210,9 +200,9 @@ class OU(ForwardProcess):
     autonomous = True
 
     def __init__(self, rate: float = 1.0, g: float = 1.0, T: float = 10.0) -> None:
-        self.rate = _positive("rate", rate)
-        self.g = _positive("g", g)
-        self.T = _positive("T", T)
+        self.rate = _validate.positive(rate, "rate")
+        self.g = _validate.positive(g, "g")
+        self.T = _validate.positive(T, "T")
 
     def parameters(self) -> dict[str, float]:
         return {"rate": self.rate, "g": self.g}
@@ -234,13 +224,13 @@ class _BetaSchedule(ForwardProcess):
     """Shared linear schedule ``beta(t) = beta_min + t (beta_max - beta_min)``."""
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0) -> None:
-        self.beta_min = _positive("beta_min", beta_min)
-        self.beta_max = _positive("beta_max", beta_max)
+        self.beta_min = _validate.positive(beta_min, "beta_min")
+        self.beta_max = _validate.positive(beta_max, "beta_max")
         if self.beta_max < self.beta_min:
             raise ValueError(
                 f"beta_max: expected >= beta_min = {self.beta_min}, got {self.beta_max}"
             )
-        self.T = _positive("T", T)
+        self.T = _validate.positive(T, "T")
 
     def parameters(self) -> dict[str, float]:
         return {"beta_min": self.beta_min, "beta_max": self.beta_max}
@@ -297,13 +287,13 @@ class VE(ForwardProcess):
     name = "ve"
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, T: float = 1.0) -> None:
-        self.sigma_min = _positive("sigma_min", sigma_min)
-        self.sigma_max = _positive("sigma_max", sigma_max)
+        self.sigma_min = _validate.positive(sigma_min, "sigma_min")
+        self.sigma_max = _validate.positive(sigma_max, "sigma_max")
         if self.sigma_max <= self.sigma_min:
             raise ValueError(
                 f"sigma_max: expected > sigma_min = {self.sigma_min}, got {self.sigma_max}"
             )
-        self.T = _positive("T", T)
+        self.T = _validate.positive(T, "T")
         self._log_ratio = math.log(self.sigma_max / self.sigma_min)
 
     def parameters(self) -> dict[str, float]:
@@ -329,11 +319,13 @@ PROCESSES: dict[str, type[ForwardProcess]] = {
 
 def process_from_dict(data: dict[str, Any]) -> ForwardProcess:
     """Rebuild a process from ``ForwardProcess.to_dict()`` output."""
+    if not isinstance(data, dict):
+        raise TypeError(f"data: expected a dict from ForwardProcess.to_dict(), got {type(data).__name__}")
     data = dict(data)
     name = data.pop("name", None)
     if name not in PROCESSES:
         raise ValueError(f"name: expected one of {sorted(PROCESSES)}, got {name!r}")
-    return PROCESSES[name](**{k: float(v) for k, v in data.items()})
+    return PROCESSES[name](**data)
 
 
 def make_process(name: str, **parameters: float) -> ForwardProcess:

@@ -450,6 +450,10 @@ class Distribution:
             raise ValueError(f"grid: expected a {self.ndim}-D grid, got {grid.ndim}-D")
         if not isinstance(quadrature, (int, np.integer)) or not 1 <= quadrature <= 32:
             raise ValueError(f"quadrature: expected an int in [1, 32], got {quadrature!r}")
+        grid.check_memory(
+            2, "cell_average",
+            extra_bytes=8.0 * (3 * grid.ndim + 4) * quadrature**grid.ndim * grid.size / grid.shape[0],
+        )
         alpha, v = self._coefficients(t, process)
         exact = self._cell_average_exact(grid, alpha, v)
         if exact is not None:
