@@ -1,7 +1,36 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
 import numpy as np
 import pytest
+import xarray as xr
 
-from pdediff.io import atomic_h5, load_tree, save_tree
+from pdediff.io import (
+    FileFormatError,
+    atomic_h5,
+    describe,
+    load_tree,
+    open_h5,
+    read_attrs,
+    save_tree,
+    stale_temporaries,
+    write_attrs,
+    write_coordinate,
+    write_dataset,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.endswith(".pdediff-tmp"))
 
 
 def test_tree_round_trip(tmp_path):
@@ -10,15 +39,76 @@ def test_tree_round_trip(tmp_path):
         "group": {"b": np.eye(2), "label": "x", "flag": True},
         "scalar": 3.5,
         "nested": {"deep": {"c": np.array([1, 2, 3])}},
-        "meta": {"list": ["u", "v"]},
+        "meta": {"list": ["u", "v"], "mixed": [1, "a"], "none": None, "d": {"k": [1, 2]}},
     }
     path = save_tree(tmp_path / "t.h5", tree)
     back = load_tree(path)
     np.testing.assert_array_equal(back["a"], tree["a"])
     np.testing.assert_array_equal(back["group"]["b"], np.eye(2))
     assert back["group"]["label"] == "x"
+    assert back["group"]["flag"] is True
     assert back["scalar"] == 3.5
     np.testing.assert_array_equal(back["nested"]["deep"]["c"], [1, 2, 3])
+    assert back["meta"]["list"] == ["u", "v"]
+    assert back["meta"]["mixed"] == [1, "a"]
+    assert back["meta"]["none"] is None
+    np.testing.assert_array_equal(back["meta"]["d"]["k"], [1, 2])  # a mapping is a group
+
+
+def test_attributes_are_native_or_documented_json(tmp_path):
+    with h5py.File(tmp_path / "a.h5", "w") as file:
+        write_attrs(file, {"x": 1.5, "n": 3, "s": "text", "b": False, "v": [1.0, 2.0],
+                           "names": ["a", "b"], "none": None, "d": {"a": 1}})
+        raw = dict(file.attrs)
+        back = read_attrs(file)
+    # Native HDF5 types where one exists ...
+    assert isinstance(raw["x"], np.floating) and isinstance(raw["n"], np.integer)
+    assert raw["s"] == "text" and isinstance(raw["v"], np.ndarray)
+    assert [v.decode() if isinstance(v, bytes) else v for v in raw["names"]] == ["a", "b"]
+    # ... JSON strings under KEY_json otherwise; no private string encodings.
+    assert json.loads(raw["none_json"]) is None and json.loads(raw["d_json"]) == {"a": 1}
+    assert not any(str(v).startswith("__") for v in raw.values() if isinstance(v, str))
+    assert back == {"x": 1.5, "n": 3, "s": "text", "b": False, "v": back["v"],
+                    "names": ["a", "b"], "none": None, "d": {"a": 1}}
+    np.testing.assert_array_equal(back["v"], [1.0, 2.0])
+
+
+def test_reads_the_encoding_of_older_files(tmp_path):
+    with h5py.File(tmp_path / "old.h5", "w") as file:
+        file.attrs["meta"] = '__json__{"a": [1, 2]}'
+        file.attrs["eps"] = "__none__"
+        assert read_attrs(file) == {"meta": {"a": [1, 2]}, "eps": None}
+
+
+def test_coordinates_and_datasets_open_in_xarray(tmp_path):
+    path = tmp_path / "d.h5"
+    with atomic_h5(path) as file:
+        write_coordinate(file, "t", [0.0, 0.5], long_name="time", units="1")
+        write_coordinate(file, "x", [1.0, 2.0, 3.0], long_name="position", units="m")
+        write_dataset(file, "u", np.arange(6.0).reshape(2, 3), ("t", "x"), long_name="field",
+                      units="1", attrs={"note": "n"}, compress=True)
+    ds = xr.open_dataset(path, engine="h5netcdf")
+    try:
+        assert dict(ds.sizes) == {"t": 2, "x": 3}
+        assert ds.u.dims == ("t", "x")
+        np.testing.assert_array_equal(ds.x.values, [1.0, 2.0, 3.0])
+        assert ds.x.attrs["units"] == "m" and ds.u.attrs["long_name"] == "field"
+        assert not any(str(d).startswith("phony_dim") for d in ds.dims)
+    finally:
+        ds.close()
+
+
+def test_write_dataset_refuses_unknown_or_mismatched_dims(tmp_path):
+    with h5py.File(tmp_path / "d.h5", "w") as file:
+        write_coordinate(file, "x", [1.0, 2.0], long_name="x")
+        with pytest.raises(ValueError, match="dims: no coordinate 'y'"):
+            write_dataset(file, "u", np.zeros((2, 2)), ("x", "y"), long_name="u")
+        with pytest.raises(ValueError, match="dims: coordinate 'x' has length 2"):
+            write_dataset(file, "v", np.zeros(3), ("x",), long_name="v")
+        with pytest.raises(ValueError, match="dims: expected 2 names"):
+            write_dataset(file, "w", np.zeros((2, 2)), ("x",), long_name="w")
+        with pytest.raises(ValueError, match="values"):
+            write_coordinate(file, "z", np.zeros((2, 2)), long_name="z")
 
 
 def test_interrupted_write_leaves_no_file(tmp_path):
@@ -26,6 +116,7 @@ def test_interrupted_write_leaves_no_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with atomic_h5(target) as file:
             file.create_dataset("x", data=np.zeros(10))
+            assert len(temporaries(tmp_path)) == 1  # the temporary sits next to the target
             raise KeyboardInterrupt
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
@@ -38,3 +129,129 @@ def test_interrupted_write_keeps_previous_file(tmp_path):
             file.create_dataset("x", data=np.zeros(3))
             raise RuntimeError("killed")
     np.testing.assert_array_equal(load_tree(target)["x"], np.ones(3))
+    assert temporaries(tmp_path) == []
+
+
+def test_signal_handlers_are_restored(tmp_path):
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    save_tree(tmp_path / "a.h5", {"x": np.ones(2)})
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_files_honour_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = save_tree(tmp_path / "m.h5", {"x": np.ones(2)})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+def test_write_into_a_directory_path_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        save_tree(tmp_path, {"x": np.ones(2)})
+
+
+def test_open_h5_names_the_file(tmp_path):
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(os.urandom(4096))
+    with pytest.raises(FileFormatError, match="garbage.h5"):
+        with open_h5(garbage):
+            pass
+    with pytest.raises(FileFormatError, match="garbage.h5"):
+        load_tree(garbage)
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        load_tree(tmp_path / "missing.h5")
+    with pytest.raises(FileFormatError, match="directory"):
+        load_tree(tmp_path)
+    assert issubclass(FileFormatError, ValueError)
+
+
+def test_describe_lists_datasets_with_dims_and_units(tmp_path):
+    path = tmp_path / "d.h5"
+    with atomic_h5(path) as file:
+        write_attrs(file, {"kind": "Example"})
+        write_coordinate(file, "t", [0.0, 1.0], long_name="time")
+        write_dataset(file, "u", np.zeros(2), ("t",), long_name="speed", units="m/s")
+    text = describe(path)
+    assert "kind: Example" in text
+    assert "u(t): float64 (2,)  speed [m/s]" in text
+
+
+# --------------------------------------------------------- real processes, real signals
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from pdediff.io import atomic_h5
+    target, flag = sys.argv[1], sys.argv[2]
+    with atomic_h5(target) as file:
+        data = file.create_dataset("x", shape=(10**6,), dtype="f8")
+        data[:1000] = 2.0
+        file.flush()
+        open(flag, "w").close()
+        for _ in range(600):  # keep writing until the parent kills us
+            data[:1000] += 1.0
+            time.sleep(0.05)
+    """
+)
+
+
+def start_writer(tmp_path: Path, target: Path) -> tuple[subprocess.Popen, Path]:
+    flag = tmp_path / "writing"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_NUM_THREADS": "1"}
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(flag)], env=env,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        if child.poll() is not None:
+            raise AssertionError(f"writer exited early: {child.stderr.read().decode()}")
+        if time.monotonic() > deadline:
+            child.kill()
+            raise AssertionError("writer did not start writing within 60 s")
+        time.sleep(0.02)
+    return child, flag
+
+
+def test_kill_9_mid_write_keeps_old_file_and_next_save_removes_the_temporary(tmp_path):
+    target = save_tree(tmp_path / "out.h5", {"x": np.arange(4.0)})
+    child, _ = start_writer(tmp_path, target)
+    left = temporaries(tmp_path)
+    assert len(left) == 1 and f".{child.pid}." in left[0].name
+    assert stale_temporaries(target) == []  # the writer is alive: not stale
+    child.kill()
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    # The old file is intact; the killed writer's temporary is still there ...
+    np.testing.assert_array_equal(load_tree(target)["x"], np.arange(4.0))
+    assert temporaries(tmp_path) == left
+    assert stale_temporaries(target) == left
+    # ... until the next write to the same path removes it.
+    save_tree(target, {"x": np.ones(2)})
+    assert temporaries(tmp_path) == []
+    np.testing.assert_array_equal(load_tree(target)["x"], np.ones(2))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_mid_write_remove_the_temporary(tmp_path, signum):
+    target = save_tree(tmp_path / "out.h5", {"x": np.arange(4.0)})
+    child, _ = start_writer(tmp_path, target)
+    assert len(temporaries(tmp_path)) == 1
+    child.send_signal(signum)
+    child.wait(timeout=30)
+    if signum == signal.SIGTERM:
+        # The handler re-delivers the signal: the child dies of SIGTERM as without it.
+        assert child.returncode == -signal.SIGTERM
+    else:
+        assert child.returncode != 0
+        assert b"KeyboardInterrupt" in child.stderr.read()
+    assert temporaries(tmp_path) == []
+    np.testing.assert_array_equal(load_tree(target)["x"], np.arange(4.0))
+
+
+def test_temporaries_of_other_targets_are_left_alone(tmp_path):
+    other = tmp_path / ".other.h5.somehost.1.abcd.pdediff-tmp"
+    other.write_bytes(b"")
+    save_tree(tmp_path / "out.h5", {"x": np.ones(1)})
+    assert other.exists()
