@@ -315,10 +315,7 @@ class Grid:
 
 
 def _as_bounds(bounds: Any) -> np.ndarray:
-    try:
-        array = np.asarray(bounds, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"bounds: expected (low, high) pairs of numbers, got {bounds!r}") from error
+    array = _validate.real_array(bounds, "bounds", finite=False)
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != 2:

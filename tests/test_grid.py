@@ -87,3 +87,90 @@ def test_check_density_rejects_bad_fields():
         grid.check_density(np.ones(5), "p0")
     with pytest.raises(ValueError, match="p0"):
         grid.check_density(np.zeros(4), "p0")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"bounds": [("a", "b")], "shape": 4}, TypeError, "bounds"),
+        ({"bounds": [(0, 1), (0, 1, 2)], "shape": 4}, ValueError, "bounds"),  # ragged
+        ({"bounds": [(0, 1)], "shape": 4.0}, TypeError, "shape"),
+        ({"bounds": [(0, 1)], "shape": "4"}, TypeError, "shape"),
+        ({"bounds": [(0, 1)], "shape": True}, TypeError, "shape"),
+        ({"bounds": [(0, 1)], "shape": 4, "bc": 3}, TypeError, "bc"),
+        ({"bounds": [(0, 1)], "shape": 4, "bc": [None]}, ValueError, "bc"),
+    ],
+)
+def test_bad_types_name_the_argument(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        Grid(**kwargs)
+
+
+@given(st.one_of(st.text(max_size=3), st.booleans(), st.none(), st.floats(allow_nan=True),
+                 st.lists(st.floats(allow_nan=True), max_size=3)))
+def test_refined_and_coarsen_factor_type_checked(factor):
+    grid = Grid([(0, 1)], 4)
+    with pytest.raises((TypeError, ValueError), match="factor"):
+        grid.refined(factor)
+    with pytest.raises((TypeError, ValueError), match="factor"):
+        grid.coarsen(np.ones(4), factor)
+
+
+@given(st.lists(st.one_of(st.lists(st.floats(-1, 1), min_size=1, max_size=3),
+                          st.text(max_size=2)), min_size=2, max_size=4))
+def test_ragged_or_text_fields_give_a_named_error(field):
+    grid = Grid([(0, 1)], 4)
+    try:
+        array = np.asarray(field, dtype=float)
+    except (ValueError, TypeError):
+        array = None
+    if array is not None and array.shape[-1:] == (4,):
+        return  # a valid rectangular field: nothing to check here
+    with pytest.raises((TypeError, ValueError), match="field"):
+        grid.integrate(field)
+    if array is None:  # ragged or text: no reading as points either
+        with pytest.raises((TypeError, ValueError), match="^x: "):
+            grid.cell_index(field)
+
+
+# --------------------------------------------------------------- resource guard
+def test_absurd_grid_is_refused_at_once_without_allocating():
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(MemoryError) as info:
+        Grid([(-1, 1)] * 3, 10000)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    message = str(info.value)
+    assert "(10000, 10000, 10000)" in message
+    assert "8e+12 bytes" in message and "available" in message
+    assert elapsed < 1.0
+    assert peak < 1 << 20
+
+
+def test_field_bytes_counts_without_allocating():
+    grid = Grid([(0, 1)] * 3, (10, 20, 30))
+    assert grid.field_bytes() == 8.0 * 6000
+    assert grid.field_bytes(2, (3,)) == 2 * 8.0 * 6000 * 3
+    assert grid.field_bytes(1, itemsize=4) == 4.0 * 6000
+
+
+def test_points_and_cell_average_are_guarded(monkeypatch):
+    from pdediff import _resources
+    from pdediff.distributions import GaussianMixture
+
+    grid = Grid([(-1, 1)] * 3, 200)  # one field: 64 MB
+    # Pretend only 100 MB are available: one field fits, points() (6 fields) does not.
+    monkeypatch.setattr(_resources, "available_memory", lambda: 100e6)
+    with pytest.raises(MemoryError, match=r"Grid.points for shape \(200, 200, 200\)"):
+        grid.points()
+    law = GaussianMixture(np.zeros((1, 3)), [0.3])
+    with pytest.raises(MemoryError, match=r"cell_average for shape \(200, 200, 200\).*bytes"):
+        law.cell_average(grid, 0.5, __import__("pdediff").OU())
+    monkeypatch.setattr(_resources, "available_memory", lambda: 1e6)
+    with pytest.raises(MemoryError, match="Grid: one float64 field"):
+        Grid([(-1, 1)] * 3, 200)

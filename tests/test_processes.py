@@ -86,3 +86,28 @@ def test_bad_input(factory, name):
 def test_nonpositive_kappa_rejected(kappa):
     with pytest.raises(ValueError, match="kappa"):
         HeatFlow(kappa)
+
+
+@pytest.mark.parametrize("cls, name", [(HeatFlow, "kappa"), (OU, "rate"), (OU, "g"),
+                                       (VP, "beta_min"), (VP, "beta_max"), (VE, "sigma_min"),
+                                       (VE, "sigma_max"), (OU, "T")])
+@given(value=st.one_of(st.text(max_size=4), st.booleans(), st.none(),
+                       st.lists(st.floats(), min_size=2, max_size=3)))
+def test_non_numbers_rejected_with_the_parameter_name(cls, name, value):
+    with pytest.raises(TypeError, match=name):
+        cls(**{name: value})
+
+
+@given(st.one_of(st.text(min_size=1, max_size=4), st.lists(st.text(max_size=2), min_size=1, max_size=3)))
+def test_time_arguments_type_checked(t):
+    with pytest.raises((TypeError, ValueError), match="t"):
+        OU().sigma(t)
+
+
+def test_ragged_times_give_a_named_error():
+    with pytest.raises(ValueError, match="t: expected a rectangular array"):
+        OU().alpha([[0.1, 0.2], [0.3]])
+    with pytest.raises(ValueError, match="sigma"):
+        OU().time_where_sigma(-1.0)
+    with pytest.raises(TypeError, match="sigma"):
+        OU().time_where_sigma("0.5")

@@ -1,0 +1,34 @@
+import math
+import time
+
+import pytest
+
+from pdediff import _resources
+from pdediff._resources import array_bytes, available_memory, require_memory
+
+
+def test_available_memory_is_positive():
+    value = available_memory()
+    assert value > 0
+
+
+def test_array_bytes_does_not_overflow():
+    assert array_bytes((10**6,) * 4) == 8.0 * 1e24
+    assert array_bytes((3, 4), count=2.5, itemsize=4) == 3 * 4 * 2.5 * 4
+
+
+def test_require_memory_names_shape_needed_and_available(monkeypatch):
+    monkeypatch.setattr(_resources, "available_memory", lambda: 1000.0)
+    require_memory(800.0, "small")  # at the usable fraction: fine
+    start = time.perf_counter()
+    with pytest.raises(MemoryError) as info:
+        require_memory(801.0, "solve_forward work arrays", (10, 20))
+    assert time.perf_counter() - start < 1.0
+    message = str(info.value)
+    assert message.startswith("solve_forward work arrays for shape (10, 20): needs")
+    assert "801 bytes" in message and "1000 bytes" in message
+
+
+def test_unknown_memory_never_refuses(monkeypatch):
+    monkeypatch.setattr(_resources, "available_memory", lambda: math.inf)
+    require_memory(1e30, "anything")
