@@ -27,8 +27,9 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from .fokker_planck import SolverError, solve_forward, solve_reverse  # noqa: E402
 from .grid import Grid  # noqa: E402
+from .io import FileFormatError  # noqa: E402
 from .processes import OU, VE, VP, ForwardProcess, HeatFlow, SubVP  # noqa: E402
-from .results import ParticleSolution, Solution, load  # noqa: E402
+from .results import ParticleSolution, Solution, load, load_particles  # noqa: E402
 
 _SUBMODULES = {
     "distributions", "scores", "fokker_planck", "particles", "metrics", "theory",
@@ -56,5 +57,7 @@ __all__ = [
     "Solution",
     "ParticleSolution",
     "load",
+    "load_particles",
+    "FileFormatError",
     "__version__",
 ]

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from pdediff import _validate
 
-NOT_A_NUMBER = st.one_of(st.text(max_size=5), st.booleans(), st.none(), st.binary(max_size=3),
-                         st.lists(st.integers(), min_size=2, max_size=3), st.dictionaries(st.text(), st.integers()))
+NOT_A_NUMBER = st.one_of(
+    st.text(max_size=5), st.booleans(), st.none(), st.binary(max_size=3),
+    st.lists(st.integers(), min_size=2, max_size=3), st.dictionaries(st.text(), st.integers()),
+)
 
 
 @given(NOT_A_NUMBER)
