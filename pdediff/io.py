@@ -12,7 +12,8 @@ half-written file at the target path and the previous file stays intact.
   SIGINT (a handler removes it, restores the previous handler and re-delivers the
   signal).  A ``kill -9`` cannot be caught; the temporary it leaves behind is
   recognised by the next write to the same target (same host, writer process gone)
-  and removed.
+  and removed (as are the pid-less ``.NAME.XXXXXXXX.tmp`` of pdediff < 0.3 once an
+  hour old).
 * New files are created with mode ``0o666`` masked by the umask (``0644`` under
   umask ``022``), like any other file the user creates.
 
@@ -47,6 +48,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,8 @@ JSON_SUFFIX = "_json"
 TEMP_SUFFIX = ".pdediff-tmp"
 #: ``.{target name}.{host}.{pid}.{random hex}.pdediff-tmp`` in the target's folder.
 TEMP_PATTERN = ".{name}.{host}.{pid}.{token}" + TEMP_SUFFIX
+#: Age after which a temporary of pdediff < 0.3 (``.NAME.XXXXXXXX.tmp``) is stale.
+LEGACY_STALE_SECONDS = 3600.0
 
 
 class FileFormatError(ValueError):
@@ -113,16 +117,27 @@ def _pid_alive(pid: int) -> bool:
 
 def stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Temporaries of earlier writes to ``path`` whose writer (on this host) is gone:
-    what a ``kill -9`` during :func:`atomic_h5` leaves behind."""
+    what a ``kill -9`` during :func:`atomic_h5` leaves behind.
+
+    Also the ``.NAME.XXXXXXXX.tmp`` temporaries of pdediff < 0.3, which carry no pid:
+    those count as stale once unmodified for :data:`LEGACY_STALE_SECONDS`.
+    """
     path = Path(path)
     pattern = _temp_regex(path.name)
+    legacy = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}\.tmp$")
     host = _host()
     stale = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
         return []
+    now = time.time()
     for entry in entries:
+        if legacy.match(entry.name):
+            with contextlib.suppress(OSError):
+                if now - entry.stat().st_mtime > LEGACY_STALE_SECONDS:
+                    stale.append(Path(entry.path))
+            continue
         match = pattern.match(entry.name)
         if match is None or match["host"] != host:
             continue
@@ -316,6 +331,10 @@ def _from_attr(value: Any) -> Any:
     return value
 
 
+# HDF5 dimension-scale bookkeeping, not pdediff attributes.
+_SCALE_ATTRS = ("DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid")
+
+
 def read_attrs(node: h5py.Group | h5py.Dataset) -> dict[str, Any]:
     """Inverse of :func:`write_attrs`: ``KEY_json`` attributes come back as ``KEY``."""
     out: dict[str, Any] = {}
@@ -327,8 +346,8 @@ def read_attrs(node: h5py.Group | h5py.Dataset) -> dict[str, Any]:
                 continue
             except json.JSONDecodeError:
                 pass
-        if key in ("DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME"):
-            continue  # HDF5 dimension-scale bookkeeping
+        if key in _SCALE_ATTRS:
+            continue
         out[key] = _from_attr(value)
     return out
 
@@ -489,9 +508,11 @@ def describe(path: str | os.PathLike) -> str:
     lines = [str(path)]
 
     def attrs_text(node: h5py.HLObject, indent: str, skip: tuple[str, ...] = ()) -> None:
-        for key, value in read_attrs(node).items():
-            if key in skip:
+        # The stored names (KEY_json included), so the listing matches the file.
+        for key, raw in node.attrs.items():
+            if key in skip or key in _SCALE_ATTRS:
                 continue
+            value = _from_attr(raw)
             text = json.dumps(_jsonable(value)) if not isinstance(value, str) else value
             if len(text) > 100:
                 text = text[:97] + "..."

@@ -28,6 +28,7 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import _validate
 from .io import atomic_path
 from .results import Solution, axis_names
 
@@ -183,7 +184,9 @@ def density_panels(
         reference) with one shared colour bar; 3-D: one row per field, columns the
         mid-plane slices normal to ``x``, ``y`` and ``z``, with labelled axes.
     """
-    fields = [np.asarray(f) for f in fields]
+    fields = [_validate.real_array(f, "fields", finite=False) for f in fields]
+    reference = None if reference is None else _validate.real_array(reference, "reference", finite=False)
+    panel_size = _validate.positive(panel_size, "panel_size")
     titles = list(titles)
     if len(titles) != len(fields):
         raise ValueError(f"titles: expected {len(fields)} titles (one per field), got {len(titles)}")
@@ -191,7 +194,6 @@ def density_panels(
         if f.shape != grid.shape:
             raise ValueError(f"fields: field {i} has shape {f.shape}, expected the grid's {grid.shape}")
     if reference is not None:
-        reference = np.asarray(reference)
         if reference.shape != grid.shape:
             raise ValueError(f"reference: expected the grid's shape {grid.shape}, got {reference.shape}")
     with style():
@@ -254,6 +256,7 @@ def plot_snapshots(
     evenly spread stored times (at most 3 in 3-D), titled with the process and direction in words;
     ``reference`` (shape ``grid.shape``), the exact density at the last time, is drawn
     as its own panel.  Returns the paths written."""
+    max_panels = _validate.positive_int(max_panels, "max_panels")
     if solution.grid.ndim == 3:
         max_panels = min(max_panels, 3)  # three slices per snapshot already
     indices = np.unique(np.linspace(0, solution.t.size - 1, min(max_panels, solution.t.size))

@@ -40,6 +40,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from . import _validate
 from ._version import __version__
 from .grid import Grid
 from .io import (
@@ -132,6 +133,20 @@ class Solution:
     process: ForwardProcess
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.grid, Grid):
+            raise TypeError(f"grid: expected a pdediff.Grid, got {type(self.grid).__name__}")
+        self.process = _validate.process(self.process)
+        self.t = _validate.times(self.t, "t")
+        self.p = _validate.real_array(self.p, "p", finite=False)
+        if self.p.shape != (self.t.size, *self.grid.shape):
+            raise ValueError(
+                f"p: expected shape {(self.t.size, *self.grid.shape)} (len(t) snapshots on the "
+                f"grid), got {self.p.shape}"
+            )
+        if not isinstance(self.metadata, dict):
+            raise TypeError(f"metadata: expected a dict, got {type(self.metadata).__name__}")
+
     @property
     def mass(self) -> np.ndarray:
         """Total mass of each snapshot, shape (nt,)."""
@@ -139,6 +154,7 @@ class Solution:
 
     def at(self, t: float) -> np.ndarray:
         """Snapshot at a stored time ``t`` (exact match up to 1e-12 relative)."""
+        t = _validate.real(t, "t")
         index = np.flatnonzero(np.isclose(self.t, t, rtol=1e-12, atol=0.0))
         if index.size == 0:
             raise ValueError(f"t: {t!r} is not one of the stored times {self.t.tolist()}")
@@ -226,6 +242,22 @@ class ParticleSolution:
     log_q: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.process = _validate.process(self.process)
+        self.t = _validate.times(self.t, "t")
+        self.x = _validate.real_array(self.x, "x", finite=False)
+        if self.x.ndim != 3 or self.x.shape[0] != self.t.size:
+            raise ValueError(
+                f"x: expected shape ({self.t.size}, N, ndim) (len(t) snapshots of N particles), "
+                f"got {self.x.shape}"
+            )
+        if self.log_q is not None:
+            self.log_q = _validate.real_array(self.log_q, "log_q", finite=False)
+            if self.log_q.shape != self.x.shape[:2]:
+                raise ValueError(f"log_q: expected shape {self.x.shape[:2]}, got {self.log_q.shape}")
+        if not isinstance(self.metadata, dict):
+            raise TypeError(f"metadata: expected a dict, got {type(self.metadata).__name__}")
+
     @property
     def n_particles(self) -> int:
         return int(self.x.shape[1])
@@ -235,6 +267,7 @@ class ParticleSolution:
         return int(self.x.shape[2])
 
     def _index(self, t: float) -> int:
+        t = _validate.real(t, "t")
         index = np.flatnonzero(np.isclose(self.t, t, rtol=1e-12, atol=0.0))
         if index.size == 0:
             raise ValueError(f"t: {t!r} is not one of the stored times {self.t.tolist()}")
