@@ -11,6 +11,8 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pdediff.io import (
     FileFormatError,
@@ -255,3 +257,44 @@ def test_temporaries_of_other_targets_are_left_alone(tmp_path):
     other.write_bytes(b"")
     save_tree(tmp_path / "out.h5", {"x": np.ones(1)})
     assert other.exists()
+
+
+def test_legacy_temporaries_are_removed_once_old(tmp_path):
+    target = tmp_path / "out.h5"
+    old = tmp_path / ".out.h5.ab12_xyz.tmp"  # what pdediff < 0.3 left behind
+    fresh = tmp_path / ".out.h5.cd34_xyz.tmp"
+    old.write_bytes(b"junk")
+    fresh.write_bytes(b"junk")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    save_tree(target, {"x": np.ones(1)})
+    assert not old.exists()
+    assert fresh.exists()  # might still be written by a running old version
+
+
+def test_temporaries_of_other_hosts_are_left_alone(tmp_path):
+    foreign = tmp_path / ".out.h5.otherhost.1.abcd.pdediff-tmp"
+    foreign.write_bytes(b"")
+    save_tree(tmp_path / "out.h5", {"x": np.ones(1)})
+    assert foreign.exists()
+
+
+ATTR_VALUES = st.one_of(
+    st.booleans(), st.integers(-2**62, 2**62), st.floats(allow_nan=False), st.text(max_size=8),
+    st.none(), st.lists(st.floats(allow_nan=False), min_size=1, max_size=4),
+    st.lists(st.text(max_size=4), min_size=1, max_size=3),
+    st.dictionaries(st.text(min_size=1, max_size=4), st.integers(-5, 5), max_size=3),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True), ATTR_VALUES, max_size=5))
+def test_attributes_round_trip(tmp_path, attrs):
+    with h5py.File(tmp_path / "h.h5", "w") as file:
+        write_attrs(file, attrs)
+        back = read_attrs(file)
+    assert set(back) == set(attrs)
+    for key, value in attrs.items():
+        if isinstance(value, list) and value and not isinstance(value[0], str):
+            np.testing.assert_array_equal(back[key], value)
+        else:
+            assert back[key] == value and type(back[key]) is type(value)

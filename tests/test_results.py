@@ -189,3 +189,23 @@ def test_load_particles_refuses_a_solution(tmp_path):
     path = make_solution().save(tmp_path / "s.h5")
     with pytest.raises(FileFormatError, match="not a ParticleSolution"):
         load_particles(path)
+
+
+def test_construction_checks_shapes_and_types():
+    grid = pdediff.Grid([(0, 1)], 4)
+    with pytest.raises(ValueError, match=r"^p: expected shape \(2, 4\)"):
+        Solution(t=[0.0, 1.0], p=np.ones((2, 5)), grid=grid, process=pdediff.OU())
+    with pytest.raises(ValueError, match="^p: expected a rectangular"):
+        Solution(t=[0.0, 1.0], p=[[1.0, 1.0, 1.0, 1.0], [1.0]], grid=grid, process=pdediff.OU())
+    with pytest.raises(TypeError, match="^t: "):
+        Solution(t=["a"], p=np.ones((1, 4)), grid=grid, process=pdediff.OU())
+    with pytest.raises(TypeError, match="^process"):
+        Solution(t=[0.0], p=np.ones((1, 4)), grid=grid, process="ou")
+    with pytest.raises(TypeError, match="^grid"):
+        Solution(t=[0.0], p=np.ones((1, 4)), grid=None, process=pdediff.OU())
+    with pytest.raises(ValueError, match=r"^x: expected shape \(2, N, ndim\)"):
+        ParticleSolution(t=[1.0, 0.5], x=np.ones((3, 4, 1)), process=pdediff.OU())
+    with pytest.raises(ValueError, match="^log_q"):
+        ParticleSolution(t=[1.0], x=np.ones((1, 4, 1)), process=pdediff.OU(), log_q=np.ones((1, 3)))
+    with pytest.raises(TypeError, match="^t: "):
+        make_solution().at("0.5")
