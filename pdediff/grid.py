@@ -309,9 +309,7 @@ class Grid:
         return f"Grid(bounds={list(self.bounds)}, shape={self.shape}, bc={bc!r})"
 
     def _check_axis(self, axis: int) -> int:
-        if not isinstance(axis, (int, np.integer)) or not -self.ndim <= axis < self.ndim:
-            raise ValueError(f"axis: expected an int in [0, {self.ndim}), got {axis!r}")
-        return int(axis) % self.ndim
+        return _validate.integer(axis, "axis", -self.ndim, self.ndim - 1) % self.ndim
 
 
 def _as_bounds(bounds: Any) -> np.ndarray:
