@@ -9,9 +9,11 @@ half-written file at the target path and the previous file stays intact.
 
 * The temporary is named ``.NAME.HOST.PID.RANDOM.pdediff-tmp`` (:data:`TEMP_PATTERN`)
   next to the target ``NAME``.  It is removed on any exception, and on SIGTERM or
-  SIGINT (a handler removes it, restores the previous handler and re-delivers the
-  signal).  A ``kill -9`` cannot be caught; the temporary it leaves behind is
-  recognised by the next write to the same target (same host, writer process gone)
+  SIGINT: a handler passes the signal to the previous Python handler (SIGINT's
+  ``KeyboardInterrupt`` then unwinds through the write, which removes the file) or,
+  where the default action would kill the process, removes the temporary, restores
+  the previous handlers and re-delivers the signal.  A ``kill -9`` cannot be
+  caught; the temporary it leaves behind is recognised by the next write to the same target (same host, writer process gone)
   and removed (as are the pid-less ``.NAME.XXXXXXXX.tmp`` of pdediff < 0.3 once an
   hour old).
 * New files are created with mode ``0o666`` masked by the umask (``0644`` under
@@ -157,18 +159,20 @@ def _remove_active() -> None:
 
 
 def _on_signal(signum: int, frame: Any) -> None:
-    # Remove our temporaries, put the previous handler back, and let it act as if we
-    # had never been here (default action: the process dies of the signal).
+    previous = _previous.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        # A Python handler (SIGINT's raises KeyboardInterrupt): if it raises, the
+        # exception unwinds through atomic_path, which removes the temporary; if it
+        # returns, the write goes on as the handler's owner chose.
+        previous(signum, frame)
+        return
+    # The default action kills the process without unwinding: remove our
+    # temporaries, put every previous handler back and die of the same signal.
     _remove_active()
-    previous = _previous.pop(signum, signal.SIG_DFL)
     for other, handler in list(_previous.items()):
         signal.signal(other, handler)
-        _previous.pop(other)
-    signal.signal(signum, previous)
-    if callable(previous):
-        previous(signum, frame)
-    elif previous == signal.SIG_DFL:
-        os.kill(os.getpid(), signum)
+    _previous.clear()
+    os.kill(os.getpid(), signum)
 
 
 def _install_handlers() -> None:

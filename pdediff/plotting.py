@@ -97,7 +97,7 @@ def save_figure(figure, path: str | os.PathLike, formats: Iterable[str] = ("png"
         for fmt in formats:
             target = path.with_suffix("." + fmt)
             with atomic_path(target) as tmp:
-                figure.savefig(tmp, format=fmt, bbox_inches="tight")
+                figure.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight")
             written.append(target)
     finally:
         plt.close(figure)
