@@ -13,9 +13,9 @@ half-written file at the target path and the previous file stays intact.
   ``KeyboardInterrupt`` then unwinds through the write, which removes the file) or,
   where the default action would kill the process, removes the temporary, restores
   the previous handlers and re-delivers the signal.  A ``kill -9`` cannot be
-  caught; the temporary it leaves behind is recognised by the next write to the same target (same host, writer process gone)
-  and removed (as are the pid-less ``.NAME.XXXXXXXX.tmp`` of pdediff < 0.3 once an
-  hour old).
+  caught; the temporary it leaves behind is recognised by the next write to the
+  same target (same host, writer process gone) and removed (as are the pid-less
+  ``.NAME.XXXXXXXX.tmp`` of pdediff < 0.3 once an hour old).
 * New files are created with mode ``0o666`` masked by the umask (``0644`` under
   umask ``022``), like any other file the user creates.
 
