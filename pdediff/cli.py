@@ -165,14 +165,17 @@ def command_solve(args: argparse.Namespace) -> int:
     t_final = _check_solve_options(args, process)
     out = Path(args.out)
     _check_out(out)
-    grid = Grid([(-args.half_width, args.half_width)] * args.ndim, args.cells, bc=args.bc)
-    law = _initial_law(args.data, args.ndim)
-    p0 = grid.normalize(law.cell_average(grid))
-    t_eval = np.linspace(0.0, t_final, args.snapshots)
-    start = time.perf_counter()
-    solution = solve_forward(p0, grid, process, t_eval, method=args.method, rtol=args.rtol,
-                             progress=not args.quiet)
-    elapsed = time.perf_counter() - start
+    try:
+        grid = Grid([(-args.half_width, args.half_width)] * args.ndim, args.cells, bc=args.bc)
+        law = _initial_law(args.data, args.ndim)
+        p0 = grid.normalize(law.cell_average(grid))
+        t_eval = np.linspace(0.0, t_final, args.snapshots)
+        start = time.perf_counter()
+        solution = solve_forward(p0, grid, process, t_eval, method=args.method, rtol=args.rtol,
+                                 progress=not args.quiet)
+        elapsed = time.perf_counter() - start
+    except MemoryError as error:
+        raise CommandError(f"--cells: {args.cells}^{args.ndim} cells do not fit: {error}") from error
     exact = law.cell_average(grid, t_final, process)
     exact = exact / grid.integrate(exact)
     error = grid.integrate(np.abs(solution.p[-1] - exact))

@@ -301,7 +301,9 @@ def write_attrs(node: h5py.Group | h5py.Dataset, attrs: Mapping[str, Any]) -> No
         elif _is_string_list(value):
             node.attrs[key] = np.asarray(value, dtype=h5py.string_dtype())
         else:
-            node.attrs[key + JSON_SUFFIX] = json.dumps(_jsonable(value))
+            # default=str: an exotic object is kept as its text rather than failing
+            # the save at the end of a long computation.
+            node.attrs[key + JSON_SUFFIX] = json.dumps(_jsonable(value), default=str)
 
 
 def _jsonable(value: Any) -> Any:

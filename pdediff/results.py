@@ -67,7 +67,7 @@ def axis_names(ndim: int) -> tuple[str, ...]:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(_jsonable(value))
+    return json.dumps(_jsonable(value), default=str)
 
 
 def _process_attrs(process: ForwardProcess, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,8 @@ def test_errors_are_one_line_naming_the_option(tmp_path, capsys):
     one_line_error(capsys, ["solve", "--t-final", "20", "--out", out], "--t-final", "horizon")
     one_line_error(capsys, ["solve", "--cells", "x"], "--cells", "invalid int")
     one_line_error(capsys, ["solve", "--snapshots", "1", "--out", out], "--snapshots")
+    one_line_error(capsys, ["solve", "--ndim", "3", "--cells", "100000", "--out", out],
+                   "--cells", "bytes")
     assert not (tmp_path / "x.h5").exists()
 
 

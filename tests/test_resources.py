@@ -18,15 +18,23 @@ def test_array_bytes_does_not_overflow():
 
 
 def test_require_memory_names_shape_needed_and_available(monkeypatch):
-    monkeypatch.setattr(_resources, "available_memory", lambda: 1000.0)
-    require_memory(800.0, "small")  # at the usable fraction: fine
+    monkeypatch.setattr(_resources, "available_memory", lambda: 1e9)
+    require_memory(8e8, "small")  # at the usable fraction: fine
     start = time.perf_counter()
     with pytest.raises(MemoryError) as info:
-        require_memory(801.0, "solve_forward work arrays", (10, 20))
+        require_memory(8.01e8, "solve_forward work arrays", (10, 20))
     assert time.perf_counter() - start < 1.0
     message = str(info.value)
     assert message.startswith("solve_forward work arrays for shape (10, 20): needs")
-    assert "801 bytes" in message and "1000 bytes" in message
+    assert "8.01e+08 bytes" in message and "1e+09 bytes" in message
+
+
+def test_small_requests_are_not_checked(monkeypatch):
+    def unreadable():
+        raise AssertionError("available_memory read for a small request")
+
+    monkeypatch.setattr(_resources, "available_memory", unreadable)
+    require_memory(_resources.SMALL_REQUEST - 1, "tiny")
 
 
 def test_unknown_memory_never_refuses(monkeypatch):
