@@ -298,8 +298,8 @@ class ParticleSolution:
             ("particle", np.arange(self.n_particles, dtype=np.int64),
              {"long_name": "particle index", "units": "1"}),
             ("component", np.arange(self.ndim, dtype=np.int64),
-             {"long_name": "coordinate index (0 = " + ", ".join(
-                 f"{i} = {n}" for i, n in enumerate(names))[4:] + ")", "units": "1"}),
+             {"long_name": "coordinate index ("
+              + ", ".join(f"{i} = {n}" for i, n in enumerate(names)) + ")", "units": "1"}),
         ]
         variables = [("x", np.asarray(self.x), ("t", "particle", "component"),
                       {"long_name": "particle position X_t", "units": "1"})]
