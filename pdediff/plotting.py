@@ -70,7 +70,7 @@ _PROCESS_NAMES = {
 }
 _PARAMETER_SYMBOLS = {
     "kappa": r"\kappa",
-    "rate": r"\theta",
+    "rate": r"\mathrm{rate}",
     "g": "g",
     "beta_min": r"\beta_{\min}",
     "beta_max": r"\beta_{\max}",
@@ -117,7 +117,7 @@ def shared_limits(fields: Sequence[np.ndarray], *, log: bool = False) -> tuple[f
 
 def process_title(process: Any) -> str:
     """A title in words for a forward process, parameters in mathtext:
-    ``"Ornstein-Uhlenbeck ($\\theta = 1$, $g = 1$)"``."""
+    ``"Ornstein-Uhlenbeck ($\\mathrm{rate} = 1$, $g = 1$)"``."""
     name = _PROCESS_NAMES.get(getattr(process, "name", ""), type(process).__name__)
     parameters = ", ".join(
         f"${_PARAMETER_SYMBOLS.get(k, k)} = {v:g}$" for k, v in process.parameters().items()
