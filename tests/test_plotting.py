@@ -106,7 +106,8 @@ def test_style_restores_the_callers_settings():
 
 
 def test_titles_are_human():
-    assert plotting.process_title(pdediff.OU(rate=2.0)) == r"Ornstein–Uhlenbeck ($\mathrm{rate} = 2$, $g = 1$)"
+    title = plotting.process_title(pdediff.OU(rate=2.0))
+    assert title == r"Ornstein–Uhlenbeck ($\mathrm{rate} = 2$, $g = 1$)"
     assert plotting.process_title(pdediff.VP()).startswith("variance-preserving")
     assert plotting.axis_label(1, 3) == "$y$"
     assert plotting.shared_limits([np.ones(2), 3 * np.ones(2)]) == (0.0, 3.0)
