@@ -15,7 +15,7 @@ half-written file at the target path and the previous file stays intact.
   the previous handlers and re-delivers the signal.  A ``kill -9`` cannot be
   caught; the temporary it leaves behind is recognised by the next write to the
   same target (same host, writer process gone) and removed (as are the pid-less
-  ``.NAME.XXXXXXXX.tmp`` of pdediff < 0.3 once an hour old).
+  ``.NAME.XXXXXXXX.tmp`` of earlier pdediff versions once an hour old).
 * New files are created with mode ``0o666`` masked by the umask (``0644`` under
   umask ``022``), like any other file the user creates.
 
@@ -25,7 +25,7 @@ Attributes
 as native HDF5 attributes, lists of strings as HDF5 string arrays, and anything else
 (``None``, dictionaries, mixed lists) as a JSON string under the attribute name
 ``KEY_json`` (:data:`JSON_SUFFIX`).  :func:`read_attrs` inverts this and still reads
-the ``"__json__..."`` / ``"__none__"`` strings of files written by pdediff < 0.3.
+the ``"__json__..."`` / ``"__none__"`` strings of files written by earlier versions.
 
 Self-describing datasets
 ------------------------
@@ -80,9 +80,11 @@ __all__ = [
 
 JSON_SUFFIX = "_json"
 TEMP_SUFFIX = ".pdediff-tmp"
-#: ``.{target name}.{host}.{pid}.{random hex}.pdediff-tmp`` in the target's folder.
+#: ``.{target name (first 96 characters)}.{host}.{pid}.{random hex}.pdediff-tmp`` in
+#: the target's folder.
 TEMP_PATTERN = ".{name}.{host}.{pid}.{token}" + TEMP_SUFFIX
-#: Age after which a temporary of pdediff < 0.3 (``.NAME.XXXXXXXX.tmp``) is stale.
+#: Age after which a temporary of earlier pdediff versions (``.NAME.XXXXXXXX.tmp``,
+#: no pid) is stale.
 LEGACY_STALE_SECONDS = 3600.0
 
 
@@ -97,12 +99,17 @@ _previous: dict[int, Any] = {}  # signal number -> handler replaced by ours
 
 
 def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+    return (re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host")[:32]
+
+
+def _stem(name: str) -> str:
+    # Keep the temporary's name under NAME_MAX (255 bytes) for long targets.
+    return name[:96]
 
 
 def _temp_regex(name: str) -> re.Pattern[str]:
     return re.compile(
-        re.escape(f".{name}.") + r"(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]+"
+        re.escape(f".{_stem(name)}.") + r"(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]+"
         + re.escape(TEMP_SUFFIX) + "$"
     )
 
@@ -121,7 +128,7 @@ def stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Temporaries of earlier writes to ``path`` whose writer (on this host) is gone:
     what a ``kill -9`` during :func:`atomic_h5` leaves behind.
 
-    Also the ``.NAME.XXXXXXXX.tmp`` temporaries of pdediff < 0.3, which carry no pid:
+    Also the ``.NAME.XXXXXXXX.tmp`` temporaries of earlier versions, which carry no pid:
     those count as stale once unmodified for :data:`LEGACY_STALE_SECONDS`.
     """
     path = Path(path)
@@ -198,7 +205,7 @@ def _restore_handlers() -> None:
 def _create_temporary(path: Path) -> str:
     while True:
         name = TEMP_PATTERN.format(
-            name=path.name, host=_host(), pid=os.getpid(), token=secrets.token_hex(4)
+            name=_stem(path.name), host=_host(), pid=os.getpid(), token=secrets.token_hex(4)
         )
         tmp = os.path.join(path.parent, name)
         try:
@@ -324,7 +331,7 @@ def _from_attr(value: Any) -> Any:
     if isinstance(value, bytes):
         value = value.decode()
     if isinstance(value, str):
-        # pdediff < 0.3 encoded None and JSON in the string itself.
+        # Earlier versions encoded None and JSON in the string itself.
         if value == "__none__":
             return None
         if value.startswith("__json__"):

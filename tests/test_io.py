@@ -261,7 +261,7 @@ def test_temporaries_of_other_targets_are_left_alone(tmp_path):
 
 def test_legacy_temporaries_are_removed_once_old(tmp_path):
     target = tmp_path / "out.h5"
-    old = tmp_path / ".out.h5.ab12_xyz.tmp"  # what pdediff < 0.3 left behind
+    old = tmp_path / ".out.h5.ab12_xyz.tmp"  # what earlier versions left behind
     fresh = tmp_path / ".out.h5.cd34_xyz.tmp"
     old.write_bytes(b"junk")
     fresh.write_bytes(b"junk")
@@ -298,3 +298,10 @@ def test_attributes_round_trip(tmp_path, attrs):
             np.testing.assert_array_equal(back[key], value)
         else:
             assert back[key] == value and type(back[key]) is type(value)
+
+
+def test_long_target_names_still_get_a_temporary(tmp_path):
+    target = tmp_path / ("n" * 240 + ".h5")
+    save_tree(target, {"x": np.ones(1)})
+    np.testing.assert_array_equal(load_tree(target)["x"], [1.0])
+    assert temporaries(tmp_path) == []
