@@ -71,6 +71,9 @@ __all__ = [
     "read_attrs",
     "write_coordinate",
     "write_dataset",
+    "axis_names",
+    "grid_coordinates",
+    "write_grid_coordinates",
     "write_tree",
     "read_tree",
     "save_tree",
@@ -448,6 +451,39 @@ def write_dataset(
         dataset.dims[axis].attach_scale(group[dim])
     write_attrs(dataset, {"long_name": long_name, "units": units, **(attrs or {})})
     return dataset
+
+
+def axis_names(ndim: int) -> tuple[str, ...]:
+    """Dimension names of the space axes: ``x, y, z`` up to 3-D, ``x0, x1, ...`` past."""
+    ndim = int(ndim)
+    return ("x", "y", "z")[:ndim] if ndim <= 3 else tuple(f"x{d}" for d in range(ndim))
+
+
+def grid_coordinates(grid: Any) -> list[tuple[str, np.ndarray, dict[str, Any]]]:
+    """The cell-centre coordinates of a :class:`pdediff.Grid` as ``(name, centres,
+    attributes)`` per axis: ``long_name``, ``units = "1"`` (lengths in data units), the
+    axis' boundary kind ``bc`` and its cell ``edges`` (length ``shape[d] + 1``)."""
+    return [
+        (name, np.asarray(grid.centers[d]), {
+            "long_name": f"cell-centre coordinate {name} (axis {d})",
+            "units": "1",
+            "bc": grid.bc[d],
+            "edges": np.asarray(grid.edges[d]),
+        })
+        for d, name in enumerate(axis_names(grid.ndim))
+    ]
+
+
+def write_grid_coordinates(group: h5py.Group, grid: Any) -> tuple[str, ...]:
+    """Write the dimension scales ``x``, ``y``, ``z`` (:func:`grid_coordinates`) of
+    ``grid`` into ``group`` and return their names, for :func:`write_dataset` of
+    fields on the grid: ``write_dataset(group, "p", field, names, ...)``."""
+    names = []
+    for name, values, attrs in grid_coordinates(grid):
+        write_coordinate(group, name, values, long_name=attrs.pop("long_name"),
+                         units=attrs.pop("units"), attrs=attrs)
+        names.append(name)
+    return tuple(names)
 
 
 # ------------------------------------------------------------------------------ trees

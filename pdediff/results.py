@@ -47,6 +47,8 @@ from .io import (
     FileFormatError,
     _jsonable,
     atomic_h5,
+    axis_names,
+    grid_coordinates,
     open_h5,
     read_attrs,
     write_attrs,
@@ -59,11 +61,6 @@ __all__ = ["Solution", "ParticleSolution", "load", "load_particles", "axis_names
 
 FORMAT_VERSION = 2
 _TIME = {"long_name": "forward time t of the noising process", "units": "1"}
-
-
-def axis_names(ndim: int) -> tuple[str, ...]:
-    """Dimension names of the space axes: ``x, y, z`` up to 3-D, ``x0, x1, ...`` past."""
-    return ("x", "y", "z")[:ndim] if ndim <= 3 else tuple(f"x{d}" for d in range(ndim))
 
 
 def _json(value: Any) -> str:
@@ -173,14 +170,7 @@ class Solution:
             "bc": list(grid.bc),
             **_process_attrs(self.process, self.metadata),
         }
-        coords = [("t", np.asarray(self.t, dtype=float), dict(_TIME))]
-        for d, name in enumerate(names):
-            coords.append((name, np.asarray(grid.centers[d]), {
-                "long_name": f"cell-centre coordinate {name} (axis {d})",
-                "units": "1",
-                "bc": grid.bc[d],
-                "edges": np.asarray(grid.edges[d]),
-            }))
+        coords = [("t", np.asarray(self.t, dtype=float), dict(_TIME)), *grid_coordinates(grid)]
         p_attrs = {
             "long_name": "probability density p(x, t), cell averages",
             "units": "1",

@@ -305,3 +305,20 @@ def test_long_target_names_still_get_a_temporary(tmp_path):
     save_tree(target, {"x": np.ones(1)})
     np.testing.assert_array_equal(load_tree(target)["x"], [1.0])
     assert temporaries(tmp_path) == []
+
+
+def test_grid_coordinates_for_fields_on_a_grid(tmp_path):
+    from pdediff import Grid
+    from pdediff.io import axis_names, write_grid_coordinates
+
+    grid = Grid([(0, 1), (-2, 2)], (4, 8), bc=["periodic", "noflux"])
+    path = tmp_path / "g.h5"
+    with atomic_h5(path) as file:
+        names = write_grid_coordinates(file, grid)
+        write_dataset(file, "u", np.ones(grid.shape), names, long_name="field")
+    assert names == ("x", "y") and axis_names(5) == ("x0", "x1", "x2", "x3", "x4")
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert ds.u.dims == ("x", "y")
+        np.testing.assert_array_equal(ds.y.values, grid.centers[1])
+        assert ds.x.attrs["bc"] == "periodic"
+        np.testing.assert_array_equal(ds.y.attrs["edges"], grid.edges[1])
