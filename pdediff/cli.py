@@ -287,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as error:
         print(f"pdediff {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `pdediff info FILE | head`: the reader left; not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, MemoryError, OSError) as error:
         text = " ".join(str(error).split()) or type(error).__name__
         print(f"pdediff {args.command}: error: {text}", file=sys.stderr)
