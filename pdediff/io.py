@@ -12,7 +12,8 @@ half-written file at the target path and the previous file stays intact.
   SIGINT: a handler passes the signal to the previous Python handler (SIGINT's
   ``KeyboardInterrupt`` then unwinds through the write, which removes the file) or,
   where the default action would kill the process, removes the temporary, restores
-  the previous handlers and re-delivers the signal.  A ``kill -9`` cannot be
+  the previous handlers and re-delivers the signal (handlers are installed from the
+  main thread only; Python delivers signals there).  A ``kill -9`` cannot be
   caught; the temporary it leaves behind is recognised by the next write to the
   same target (same host, writer process gone) and removed (as are the pid-less
   ``.NAME.XXXXXXXX.tmp`` of earlier pdediff versions once an hour old).
