@@ -280,10 +280,11 @@ def _is_numeric_array(value: Any) -> bool:
 
 
 def _is_string_list(value: Any) -> bool:
+    # HDF5 strings cannot hold NUL characters: such lists go to JSON.
     return (
         isinstance(value, (list, tuple))
         and len(value) > 0
-        and all(isinstance(v, str) for v in value)
+        and all(isinstance(v, str) and "\x00" not in v for v in value)
     )
 
 
@@ -292,7 +293,8 @@ def write_attrs(node: h5py.Group | h5py.Dataset, attrs: Mapping[str, Any]) -> No
 
     Numbers, booleans, strings and rectangular numeric arrays become native HDF5
     attributes; a non-empty list of strings an HDF5 string array; anything else
-    (``None``, mappings, mixed or empty lists) a JSON string under ``KEY_json``.
+    (``None``, mappings, mixed or empty lists, strings with NUL characters) a JSON
+    string under ``KEY_json``.
     """
     for key, value in attrs.items():
         key = str(key)
@@ -303,7 +305,7 @@ def write_attrs(node: h5py.Group | h5py.Dataset, attrs: Mapping[str, Any]) -> No
             value = value.item()
         if isinstance(value, (bool, int, float, str)) and not (
             isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63
-        ):
+        ) and not (isinstance(value, str) and "\x00" in value):
             node.attrs[key] = value
         elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf" or (
             isinstance(value, (list, tuple)) and _is_numeric_array(value)
