@@ -169,8 +169,16 @@ def test_points_and_cell_average_are_guarded(monkeypatch):
     with pytest.raises(MemoryError, match=r"Grid.points for shape \(200, 200, 200\)"):
         grid.points()
     law = GaussianMixture(np.zeros((1, 3)), [0.3])
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
     with pytest.raises(MemoryError, match=r"cell_average for shape \(200, 200, 200\).*bytes"):
         law.cell_average(grid, 0.5, __import__("pdediff").OU())
+    assert time.perf_counter() - start < 1.0
+    assert tracemalloc.get_traced_memory()[1] < 1 << 20  # refused before allocating
+    tracemalloc.stop()
     monkeypatch.setattr(_resources, "available_memory", lambda: 1e6)
     with pytest.raises(MemoryError, match="Grid: one float64 field"):
         Grid([(-1, 1)] * 3, 200)
