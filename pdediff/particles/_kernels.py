@@ -1,0 +1,229 @@
+"""Numba kernels of the particle samplers (pure numba: nothing from pdediff).
+
+Every kernel is elementwise per particle (a particle's result depends only on its
+own inputs), so its results do not depend on the number of threads; the only
+reduction is an integer count, which is exact in any order.
+
+Generic path (any score callable, evaluated by the caller on the full array):
+
+* :func:`velocity` ``k = a x + b s`` for one Runge–Kutta stage;
+* :func:`combine` ``x' = x + h sum_q w_q k_q + c z`` (stage points and updates);
+* :func:`row_norms` Euclidean norms per particle (Langevin corrector).
+
+Fused path (:func:`mixture_step`): one pass per particle evaluates the score of an
+isotropic or full-covariance Gaussian mixture at every stage point, the stage
+velocities, the update and (optionally) the log-density increment, with no score or
+stage array in memory.  For components ``k`` with centre ``m_k``, precision ``P_k``
+and log-coefficient ``c_k = log w_k - (n/2) log 2 pi - (1/2) log det P_k^{-1}``
+(the parameters of ``p_t`` at the stage time):
+
+    y_k = P_k (x - m_k),  r = softmax_k(c_k - (1/2) (x - m_k)^T y_k)
+    s = -sum_k r_k y_k,   div s = sum_k r_k (|y_k + s|^2 - tr P_k)
+
+in the same operation order as the mixture kernel of ``pdediff.distributions``, so
+the fused and generic paths give the same bits.
+
+Range check: a position leaves the *finite range* when it is NaN or
+``|x_j| > RANGE_LIMIT = sqrt(max float64)``, beyond which ``x_j^2`` (and so every
+quadratic form a score evaluates) overflows.  :func:`combine` and
+:func:`mixture_step` count such particles; a non-finite fused velocity counts too
+(the closed-form score is finite wherever ``|x - m|^2 P`` is representable).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+#: sqrt of the largest float64: past it |x|^2 overflows.
+RANGE_LIMIT = math.sqrt(np.finfo(np.float64).max)
+
+# Particles per work chunk of the fused kernel: a fixed count (not the thread count),
+# each chunk with its own small work arrays allocated once per call.
+_CHUNKS = 256
+
+# math.exp(e) is exactly 0.0 for every e below this (the smallest subnormal is
+# exp(-744.44)).
+_EXP_UNDERFLOW = -746.0
+
+
+@numba.njit(parallel=True, cache=True)
+def velocity(x, s, ax, bs, out):  # pragma: no cover - compiled
+    """``out = ax * x + bs * s``; returns the number of non-finite entries of ``s``."""
+    n, d = x.shape
+    bad = 0
+    for i in numba.prange(n):
+        for j in range(d):
+            value = s[i, j]
+            if not np.isfinite(value):
+                bad += 1
+            out[i, j] = ax * x[i, j] + bs * value
+    return bad
+
+
+@numba.njit(parallel=True, cache=True)
+def combine(x, k, w, h, z, zc, out):  # pragma: no cover - compiled
+    """``out = x + h sum_q w[q] k[q] + zc z`` (``out`` may alias ``x``); returns the
+    number of particles whose new position left the finite range."""
+    n, d = x.shape
+    m = w.shape[0]
+    bad = 0
+    for i in numba.prange(n):
+        outside = 0
+        for j in range(d):
+            acc = 0.0
+            for q in range(m):
+                # Skipping zero weights keeps stages not yet computed (and their
+                # possibly stale values) out of the sum.
+                if w[q] != 0.0:
+                    acc += w[q] * k[q, i, j]
+            value = x[i, j] + h * acc
+            if zc != 0.0:
+                value += zc * z[i, j]
+            out[i, j] = value
+            if not abs(value) <= RANGE_LIMIT:
+                outside = 1
+        bad += outside
+    return bad
+
+
+@numba.njit(parallel=True, cache=True)
+def row_norms(a, out):  # pragma: no cover - compiled
+    """``out[i] = |a[i, :]|_2``."""
+    n, d = a.shape
+    for i in numba.prange(n):
+        acc = 0.0
+        for j in range(d):
+            acc += a[i, j] * a[i, j]
+        out[i] = math.sqrt(acc)
+
+
+@numba.njit(cache=True, inline="always")
+def _mixture_at(xj, means, prec, logc, trace, isotropic, j, lw, y, s, want_div):
+    """Score of stage ``j``'s mixture at ``xj`` into ``s``; returns ``div s`` when
+    ``want_div`` (else 0).  Same operation order as ``distributions._kernels``."""
+    n = xj.shape[0]
+    K = means.shape[1]
+    top = -np.inf
+    for k in range(K):
+        q = 0.0
+        if isotropic:
+            pk = prec[j, k, 0, 0]
+            for d in range(n):
+                diff = xj[d] - means[j, k, d]
+                y[k, d] = pk * diff
+                q += diff * y[k, d]
+        else:
+            for d in range(n):
+                acc = 0.0
+                for e in range(n):
+                    acc += prec[j, k, d, e] * (xj[e] - means[j, k, e])
+                y[k, d] = acc
+                q += (xj[d] - means[j, k, d]) * acc
+        lw[k] = logc[j, k] - 0.5 * q
+        if lw[k] > top:
+            top = lw[k]
+    total = 0.0
+    for k in range(K):
+        # exp(0) = 1 and exp(e) = 0 below -745.14, exactly: skipping those calls
+        # keeps the bits of the distribution's kernel and saves at least one exp in K.
+        e = lw[k] - top
+        if e == 0.0:
+            lw[k] = 1.0
+        elif e < _EXP_UNDERFLOW:
+            lw[k] = 0.0
+        else:
+            lw[k] = math.exp(e)
+        total += lw[k]
+    for k in range(K):
+        lw[k] /= total
+    for d in range(n):
+        acc = 0.0
+        for k in range(K):
+            acc -= lw[k] * y[k, d]
+        s[d] = acc
+    if not want_div:
+        return 0.0
+    acc = 0.0
+    for k in range(K):
+        yy = 0.0
+        for d in range(n):
+            yy += (y[k, d] + s[d]) * (y[k, d] + s[d])
+        acc += lw[k] * (yy - trace[j, k])
+    return acc
+
+
+@numba.njit(parallel=True, cache=True)
+def mixture_step(
+    x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
+    z, zc, dna, hg2, track, log_q, out,
+):  # pragma: no cover - compiled
+    """One explicit Runge–Kutta (or Euler–Maruyama) step of ``dX = (a X + b s) dt``
+    with the Gaussian-mixture score fused in.
+
+    Stage ``j`` (tableau ``a_matrix``, ``b_weights``; ``m`` stages) has the point
+    ``x_j = x + h sum_q A[j, q] k_q``, the mixture parameters ``means[j]`` (K, n),
+    ``prec[j]`` (K, n, n) or (K, 1, 1) if ``isotropic``, ``logc[j]``, ``trace[j]``
+    (K,), and the velocity ``k_j = ax[j] x_j + bs[j] s_j(x_j)``.  The update is
+    ``out = x + h sum_q b_q k_q + zc z``.  With ``track`` the log-density follows
+    ``log_q -= h sum_q b_q (dna[q] - hg2[q] div s_q)`` (``dna = n a``, ``hg2 =
+    g^2 / 2``).  ``out`` may alias ``x``.  Returns the number of particles that left
+    the finite range (at a stage point or after the update, or with a non-finite
+    velocity)."""
+    N, n = x.shape
+    m = b_weights.shape[0]
+    K = means.shape[1]
+    nchunks = min(N, _CHUNKS)
+    size = (N + nchunks - 1) // nchunks
+    bad = 0
+    for c in numba.prange(nchunks):
+        lw = np.empty(K)
+        y = np.empty((K, n))
+        kst = np.empty((m, n))
+        xj = np.empty(n)
+        s = np.empty(n)
+        sd = np.empty(m)
+        start = c * size
+        stop = min(N, start + size)
+        for i in range(start, stop):
+            outside = 0
+            for j in range(m):
+                for d in range(n):
+                    if j == 0:
+                        xj[d] = x[i, d]
+                    else:
+                        acc = 0.0
+                        for q in range(j):
+                            if a_matrix[j, q] != 0.0:
+                                acc += a_matrix[j, q] * kst[q, d]
+                        xj[d] = x[i, d] + h * acc
+                        if not abs(xj[d]) <= RANGE_LIMIT:
+                            outside = 1
+                div = _mixture_at(xj, means, prec, logc, trace, isotropic, j, lw, y, s, track)
+                for d in range(n):
+                    value = ax[j] * xj[d] + bs[j] * s[d]
+                    if not np.isfinite(value):
+                        outside = 1
+                    kst[j, d] = value
+                if track:
+                    sd[j] = dna[j] - hg2[j] * div
+            for d in range(n):
+                acc = 0.0
+                for q in range(m):
+                    if b_weights[q] != 0.0:
+                        acc += b_weights[q] * kst[q, d]
+                value = x[i, d] + h * acc
+                if zc != 0.0:
+                    value += zc * z[i, d]
+                out[i, d] = value
+                if not abs(value) <= RANGE_LIMIT:
+                    outside = 1
+            if track:
+                acc = 0.0
+                for q in range(m):
+                    acc += b_weights[q] * sd[q]
+                log_q[i] -= h * acc
+            bad += outside
+    return bad
