@@ -10,10 +10,10 @@ Generic path (any score callable, evaluated by the caller on the full array):
 * :func:`combine` ``x' = x + h sum_q w_q k_q + c z`` (stage points and updates);
 * :func:`row_norms` Euclidean norms per particle (Langevin corrector).
 
-Fused path (:func:`mixture_step`): one pass per particle evaluates the score of an
-isotropic or full-covariance Gaussian mixture at every stage point, the stage
-velocities, the update and (optionally) the log-density increment, with no score or
-stage array in memory.  For components ``k`` with centre ``m_k``, precision ``P_k``
+Fused path (:func:`mixture_step`, ``ndim <= 3``): one pass per particle evaluates
+the score of an isotropic or full-covariance Gaussian mixture at every stage point,
+the stage velocities, the update and (optionally) the log-density increment, with
+no score or stage array in memory.  For components ``k`` with centre ``m_k``, precision ``P_k``
 and log-coefficient ``c_k = log w_k - (n/2) log 2 pi - (1/2) log det P_k^{-1}``
 (the parameters of ``p_t`` at the stage time):
 
@@ -101,58 +101,32 @@ def row_norms(a, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, inline="always")
-def _mixture_at(xj, means, prec, logc, trace, isotropic, j, lw, y, s, want_div):
-    """Score of stage ``j``'s mixture at ``xj`` into ``s``; returns ``div s`` when
-    ``want_div`` (else 0).  Same operation order as ``distributions._kernels``."""
-    n = xj.shape[0]
-    K = means.shape[1]
-    top = -np.inf
-    for k in range(K):
-        q = 0.0
-        if isotropic:
-            pk = prec[j, k, 0, 0]
-            for d in range(n):
-                diff = xj[d] - means[j, k, d]
-                y[k, d] = pk * diff
-                q += diff * y[k, d]
-        else:
-            for d in range(n):
-                acc = 0.0
-                for e in range(n):
-                    acc += prec[j, k, d, e] * (xj[e] - means[j, k, e])
-                y[k, d] = acc
-                q += (xj[d] - means[j, k, d]) * acc
-        lw[k] = logc[j, k] - 0.5 * q
-        if lw[k] > top:
-            top = lw[k]
-    total = 0.0
-    for k in range(K):
-        # exp(0) = 1 and exp(e) = 0 below -745.14, exactly: skipping those calls
-        # keeps the bits of the distribution's kernel and saves at least one exp in K.
-        e = lw[k] - top
-        if e == 0.0:
-            lw[k] = 1.0
-        elif e < _EXP_UNDERFLOW:
-            lw[k] = 0.0
-        else:
-            lw[k] = math.exp(e)
-        total += lw[k]
-    for k in range(K):
-        lw[k] /= total
-    for d in range(n):
-        acc = 0.0
-        for k in range(K):
-            acc -= lw[k] * y[k, d]
-        s[d] = acc
-    if not want_div:
-        return 0.0
-    acc = 0.0
-    for k in range(K):
-        yy = 0.0
-        for d in range(n):
-            yy += (y[k, d] + s[d]) * (y[k, d] + s[d])
-        acc += lw[k] * (yy - trace[j, k])
-    return acc
+def _component(x0, x1, x2, n, means, prec, isotropic, j, k):  # pragma: no cover - compiled
+    """``y = P_k (x - m_k)`` (padded to 3 entries) and ``q = (x - m_k) . y`` for stage
+    ``j``, in the distribution kernel's operation order."""
+    d0 = x0 - means[j, k, 0]
+    d1 = x1 - means[j, k, 1] if n > 1 else 0.0
+    d2 = x2 - means[j, k, 2] if n > 2 else 0.0
+    if isotropic:
+        pk = prec[j, k, 0, 0]
+        y0, y1, y2 = pk * d0, pk * d1, pk * d2
+    else:
+        y0 = prec[j, k, 0, 0] * d0
+        y1 = 0.0
+        y2 = 0.0
+        if n > 1:
+            y0 += prec[j, k, 0, 1] * d1
+            y1 = prec[j, k, 1, 0] * d0 + prec[j, k, 1, 1] * d1
+        if n > 2:
+            y0 += prec[j, k, 0, 2] * d2
+            y1 += prec[j, k, 1, 2] * d2
+            y2 = prec[j, k, 2, 0] * d0 + prec[j, k, 2, 1] * d1 + prec[j, k, 2, 2] * d2
+    q = d0 * y0
+    if n > 1:
+        q += d1 * y1
+    if n > 2:
+        q += d2 * y2
+    return y0, y1, y2, q
 
 
 @numba.njit(parallel=True, cache=True)
@@ -161,7 +135,7 @@ def mixture_step(
     z, zc, dna, hg2, track, log_q, out,
 ):  # pragma: no cover - compiled
     """One explicit Runge–Kutta (or Euler–Maruyama) step of ``dX = (a X + b s) dt``
-    with the Gaussian-mixture score fused in.
+    with the Gaussian-mixture score fused in, for ``ndim <= 3``.
 
     Stage ``j`` (tableau ``a_matrix``, ``b_weights``; ``m`` stages) has the point
     ``x_j = x + h sum_q A[j, q] k_q``, the mixture parameters ``means[j]`` (K, n),
@@ -171,7 +145,11 @@ def mixture_step(
     ``log_q -= h sum_q b_q (dna[q] - hg2[q] div s_q)`` (``dna = n a``, ``hg2 =
     g^2 / 2``).  ``out`` may alias ``x``.  Returns the number of particles that left
     the finite range (at a stage point or after the update, or with a non-finite
-    velocity)."""
+    velocity).
+
+    A particle's coordinates live in registers and ``P_k (x - m_k)`` is recomputed
+    in each pass over the components (max logit; weights; score; divergence) rather
+    than stored: cheaper than the memory traffic for small ``n``."""
     N, n = x.shape
     m = b_weights.shape[0]
     K = means.shape[1]
@@ -180,35 +158,75 @@ def mixture_step(
     bad = 0
     for c in numba.prange(nchunks):
         lw = np.empty(K)
-        y = np.empty((K, n))
-        kst = np.empty((m, n))
-        xj = np.empty(n)
-        s = np.empty(n)
+        kst = np.zeros((m, 3))
         sd = np.empty(m)
         start = c * size
         stop = min(N, start + size)
         for i in range(start, stop):
             outside = 0
+            p0 = x[i, 0]
+            p1 = x[i, 1] if n > 1 else 0.0
+            p2 = x[i, 2] if n > 2 else 0.0
             for j in range(m):
-                for d in range(n):
-                    if j == 0:
-                        xj[d] = x[i, d]
-                    else:
-                        acc = 0.0
-                        for q in range(j):
-                            if a_matrix[j, q] != 0.0:
-                                acc += a_matrix[j, q] * kst[q, d]
-                        xj[d] = x[i, d] + h * acc
-                        if not abs(xj[d]) <= RANGE_LIMIT:
-                            outside = 1
-                div = _mixture_at(xj, means, prec, logc, trace, isotropic, j, lw, y, s, track)
-                for d in range(n):
-                    value = ax[j] * xj[d] + bs[j] * s[d]
-                    if not np.isfinite(value):
+                x0, x1, x2 = p0, p1, p2
+                if j > 0:
+                    a0 = 0.0
+                    a1 = 0.0
+                    a2 = 0.0
+                    for q in range(j):
+                        w = a_matrix[j, q]
+                        if w != 0.0:
+                            a0 += w * kst[q, 0]
+                            a1 += w * kst[q, 1]
+                            a2 += w * kst[q, 2]
+                    x0, x1, x2 = p0 + h * a0, p1 + h * a1, p2 + h * a2
+                    if not (abs(x0) <= RANGE_LIMIT and abs(x1) <= RANGE_LIMIT
+                            and abs(x2) <= RANGE_LIMIT):
                         outside = 1
-                    kst[j, d] = value
+                top = -np.inf
+                for k in range(K):
+                    q = _component(x0, x1, x2, n, means, prec, isotropic, j, k)[3]
+                    lw[k] = logc[j, k] - 0.5 * q
+                    if lw[k] > top:
+                        top = lw[k]
+                total = 0.0
+                for k in range(K):
+                    # exp(0) = 1 and exp(e) = 0 below -745.14, exactly: skipping
+                    # those calls keeps the bits and saves at least one exp in K.
+                    e = lw[k] - top
+                    if e == 0.0:
+                        lw[k] = 1.0
+                    elif e < _EXP_UNDERFLOW:
+                        lw[k] = 0.0
+                    else:
+                        lw[k] = math.exp(e)
+                    total += lw[k]
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                for k in range(K):
+                    y0, y1, y2, _ = _component(x0, x1, x2, n, means, prec, isotropic, j, k)
+                    r = lw[k] / total
+                    s0 -= r * y0
+                    s1 -= r * y1
+                    s2 -= r * y2
                 if track:
+                    div = 0.0
+                    for k in range(K):
+                        y0, y1, y2, _ = _component(x0, x1, x2, n, means, prec, isotropic, j, k)
+                        yy = (y0 + s0) * (y0 + s0)
+                        if n > 1:
+                            yy += (y1 + s1) * (y1 + s1)
+                        if n > 2:
+                            yy += (y2 + s2) * (y2 + s2)
+                        div += (lw[k] / total) * (yy - trace[j, k])
                     sd[j] = dna[j] - hg2[j] * div
+                kst[j, 0] = ax[j] * x0 + bs[j] * s0
+                kst[j, 1] = ax[j] * x1 + bs[j] * s1
+                kst[j, 2] = ax[j] * x2 + bs[j] * s2
+                if not (np.isfinite(kst[j, 0]) and np.isfinite(kst[j, 1])
+                        and np.isfinite(kst[j, 2])):
+                    outside = 1
             for d in range(n):
                 acc = 0.0
                 for q in range(m):

@@ -155,7 +155,8 @@ def mixture_stages(score: Any, ndim: int, stages: int) -> MixtureStages | None:
     """The fused-kernel parameters for ``score`` if it is one of pdediff's closed-form
     Gaussian-mixture scores of dimension ``ndim`` — an :class:`~pdediff.scores.ExactScore`
     of a :class:`~pdediff.distributions.GaussianMixture` (or ``Points``), or a
-    :class:`~pdediff.scores.KernelScore` — else ``None`` (generic path).  Exact types
+    :class:`~pdediff.scores.KernelScore` — with ``ndim <= 3``, else ``None``
+    (generic path).  Exact types
     only: a subclass may change what ``__call__`` returns."""
     from ..distributions import GaussianMixture, Points
     from ..scores import ExactScore, KernelScore
@@ -170,6 +171,7 @@ def mixture_stages(score: Any, ndim: int, stages: int) -> MixtureStages | None:
         dist = Points(score.samples).smoothed(score.bandwidth)
     else:
         return None
-    if dist.ndim != ndim:
+    # The fused kernel keeps a particle's coordinates in registers: ndim <= 3.
+    if dist.ndim != ndim or ndim > 3:
         return None
     return MixtureStages(dist, score.process, stages, fallback)

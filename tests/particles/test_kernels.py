@@ -77,6 +77,10 @@ def test_only_pdediff_mixture_scores_are_fused():
     for name, (score, want) in cases.items():
         sol = reverse(x_T, process, score, [1.0, 0.1], steps=3, seed=0)
         assert sol.metadata["fused"] is want, name
+    # Past 3-D the fused kernel does not apply.
+    four = exact(GaussianMixture(np.zeros((2, 4)), [0.5, 1.0]), process)
+    sol = reverse(np.zeros((10, 4)), process, four, [1.0, 0.1], steps=3, seed=0)
+    assert sol.metadata["fused"] is False
     # Hutchinson or finite-difference divergences need score calls: generic path.
     sol = reverse(x_T, process, exact(mixture, process), [1.0, 0.1], eps=0.0, steps=3,
                   track_log_density=True, divergence="fd")
