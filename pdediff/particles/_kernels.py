@@ -26,8 +26,9 @@ the fused and generic paths give the same bits.
 Range check: a position leaves the *finite range* when it is NaN or
 ``|x_j| > RANGE_LIMIT = sqrt(max float64)``, beyond which ``x_j^2`` (and so every
 quadratic form a score evaluates) overflows.  :func:`combine` and
-:func:`mixture_step` count such particles; a non-finite fused velocity counts too
-(the closed-form score is finite wherever ``|x - m|^2 P`` is representable).
+:func:`mixture_step` count such particles; a non-finite fused velocity counts too,
+through the update it makes non-finite (the closed-form score is finite wherever
+``|x - m|^2 P`` is representable).
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def mixture_step(
     ``out = x + h sum_q b_q k_q + zc z``.  With ``track`` the log-density follows
     ``log_q -= h sum_q b_q (dna[q] - hg2[q] div s_q)`` (``dna = n a``, ``hg2 =
     g^2 / 2``).  ``out`` may alias ``x``.  Returns the number of particles that left
-    the finite range (at a stage point or after the update, or with a non-finite
-    velocity).
+    the finite range at a stage point or after the update (a non-finite velocity
+    makes the update non-finite).
 
     A particle's coordinates live in registers and ``P_k (x - m_k)`` is recomputed
     in each pass over the components (max logit; weights; score; divergence) rather
@@ -159,7 +160,6 @@ def mixture_step(
     for c in numba.prange(nchunks):
         lw = np.empty(K)
         kst = np.zeros((m, 3))
-        sd = np.empty(m)
         start = c * size
         stop = min(N, start + size)
         for i in range(start, stop):
@@ -167,6 +167,12 @@ def mixture_step(
             p0 = x[i, 0]
             p1 = x[i, 1] if n > 1 else 0.0
             p2 = x[i, 2] if n > 2 else 0.0
+            # sum_q b_q k_q and sum_q b_q (n a_q - g_q^2/2 div s_q), accumulated as the
+            # stages come, in the generic path's order.
+            f0 = 0.0
+            f1 = 0.0
+            f2 = 0.0
+            flog = 0.0
             for j in range(m):
                 x0, x1, x2 = p0, p1, p2
                 if j > 0:
@@ -220,28 +226,36 @@ def mixture_step(
                         if n > 2:
                             yy += (y2 + s2) * (y2 + s2)
                         div += (lw[k] / total) * (yy - trace[j, k])
-                    sd[j] = dna[j] - hg2[j] * div
-                kst[j, 0] = ax[j] * x0 + bs[j] * s0
-                kst[j, 1] = ax[j] * x1 + bs[j] * s1
-                kst[j, 2] = ax[j] * x2 + bs[j] * s2
-                if not (np.isfinite(kst[j, 0]) and np.isfinite(kst[j, 1])
-                        and np.isfinite(kst[j, 2])):
-                    outside = 1
-            for d in range(n):
-                acc = 0.0
-                for q in range(m):
-                    if b_weights[q] != 0.0:
-                        acc += b_weights[q] * kst[q, d]
-                value = x[i, d] + h * acc
-                if zc != 0.0:
-                    value += zc * z[i, d]
-                out[i, d] = value
-                if not abs(value) <= RANGE_LIMIT:
-                    outside = 1
+                    flog += b_weights[j] * (dna[j] - hg2[j] * div)
+                k0 = ax[j] * x0 + bs[j] * s0
+                k1 = ax[j] * x1 + bs[j] * s1
+                k2 = ax[j] * x2 + bs[j] * s2
+                if j + 1 < m:
+                    kst[j, 0] = k0
+                    kst[j, 1] = k1
+                    kst[j, 2] = k2
+                w = b_weights[j]
+                if w != 0.0:
+                    f0 += w * k0
+                    f1 += w * k1
+                    f2 += w * k2
+            v0 = p0 + h * f0
+            v1 = p1 + h * f1
+            v2 = p2 + h * f2
+            if zc != 0.0:
+                v0 += zc * z[i, 0]
+                if n > 1:
+                    v1 += zc * z[i, 1]
+                if n > 2:
+                    v2 += zc * z[i, 2]
+            out[i, 0] = v0
+            if n > 1:
+                out[i, 1] = v1
+            if n > 2:
+                out[i, 2] = v2
+            if not (abs(v0) <= RANGE_LIMIT and abs(v1) <= RANGE_LIMIT and abs(v2) <= RANGE_LIMIT):
+                outside = 1
             if track:
-                acc = 0.0
-                for q in range(m):
-                    acc += b_weights[q] * sd[q]
-                log_q[i] -= h * acc
+                log_q[i] -= h * flog
             bad += outside
     return bad
