@@ -130,10 +130,10 @@ def _component(x0, x1, x2, n, means, prec, isotropic, j, k):  # pragma: no cover
     return y0, y1, y2, q
 
 
-@numba.njit(parallel=True, cache=True)
-def mixture_step(
+@numba.njit(cache=True, inline="always")
+def _mixture_step(
     x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
-    z, zc, dna, hg2, track, log_q, out,
+    z, zc, dna, hg2, log_q, out, m, track,
 ):  # pragma: no cover - compiled
     """One explicit Runge–Kutta (or Euler–Maruyama) step of ``dX = (a X + b s) dt``
     with the Gaussian-mixture score fused in, for ``ndim <= 3``.
@@ -150,9 +150,10 @@ def mixture_step(
 
     A particle's coordinates live in registers and ``P_k (x - m_k)`` is recomputed
     in each pass over the components (max logit; weights; score; divergence) rather
-    than stored: cheaper than the memory traffic for small ``n``."""
+    than stored: cheaper than the memory traffic for small ``n``.  The number of
+    stages ``m`` and ``track`` are compile-time constants of the entry points
+    (:data:`MIXTURE_STEPS`), so the stage loop unrolls and unused code is dropped."""
     N, n = x.shape
-    m = b_weights.shape[0]
     K = means.shape[1]
     nchunks = min(N, _CHUNKS)
     size = (N + nchunks - 1) // nchunks
@@ -259,3 +260,56 @@ def mixture_step(
                 log_q[i] -= h * flog
             bad += outside
     return bad
+
+
+# Entry points of the one fused kernel, by (stages, track): constants let the
+# compiler unroll the stage loop and drop the log-density code (10% of the time).
+@numba.njit(parallel=True, cache=True)
+def _mixture_em(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 1, False)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_heun(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 2, False)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_heun_log_q(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq,
+                        out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 2, True)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_rk4(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 4, False)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_rk4_log_q(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq,
+                       out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 4, True)  # pragma: no cover - compiled
+
+
+#: The fused kernel for (number of stages, track log q).
+MIXTURE_STEPS = {
+    (1, False): _mixture_em,
+    (2, False): _mixture_heun,
+    (2, True): _mixture_heun_log_q,
+    (4, False): _mixture_rk4,
+    (4, True): _mixture_rk4_log_q,
+}
+
+
+def mixture_step(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
+                 z, zc, dna, hg2, track, log_q, out):
+    """The fused step for ``b_weights.size`` stages (see :func:`_mixture_step`);
+    returns the number of particles that left the finite range."""
+    kernel = MIXTURE_STEPS[(b_weights.shape[0], bool(track))]
+    return kernel(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
+                  z, zc, dna, hg2, log_q, out)

@@ -43,7 +43,7 @@ def forward(
     x0 : array, shape (N, ndim)
         Starting points (data at ``t = 0``, units of the data).
     process : ForwardProcess
-    t : float >= 0, or 1-D array of strictly increasing times >= 0
+    t : float in [0, process.T], or 1-D array of strictly increasing such times
     seed : int >= 0, SeedSequence or None
         Root of the chunked normal streams (:mod:`pdediff.particles.noise`).
     chunk_size : int >= 1
@@ -63,7 +63,7 @@ def forward(
         raise ValueError(f"x0: expected shape (N, ndim) with N, ndim >= 1, got {x.shape}")
     n, d = x.shape
     scalar = np.ndim(t) == 0
-    times = _validate.times(t, "t", increasing=True)
+    times = _validate.times(t, "t", increasing=True, T=process.T)
     chunk_size = _validate.positive_int(chunk_size, "chunk_size")
     n_workers = numba.get_num_threads() if workers is None else _validate.positive_int(
         workers, "workers"

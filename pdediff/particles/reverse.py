@@ -361,7 +361,7 @@ def sample_reverse(
     stage_x = np.empty((n, d)) if fused is None else stage_k[0]
     z = np.empty((n, d))
     norms = np.empty(n)
-    stage_div = np.empty((stages, n))
+    stage_div = np.empty((stages, n if track and fused is None else 1))
     ax, bs = np.empty(stages), np.empty(stages)
     dna, hg2 = np.empty(stages), np.empty(stages)
     xs = np.empty((times.size, n, d))

@@ -46,6 +46,8 @@ def test_forward_moments_and_markov_path():
     [
         ({"t": [0.5, 0.2]}, ValueError, "t"),
         ({"t": -1.0}, ValueError, "t"),
+        ({"t": 1.5}, ValueError, "horizon"),
+        ({"t": "0.5"}, TypeError, "t"),
         ({"x0": np.zeros((2, 2, 2))}, ValueError, "x0"),
         ({"chunk_size": -3}, ValueError, "chunk_size"),
         ({"process": None}, TypeError, "process"),

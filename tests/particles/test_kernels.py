@@ -152,5 +152,9 @@ def test_kernels_compile_once():
         assert reverse(x_T, process, score, [1.0, 0.1], steps=3, seed=0).metadata["fused"]
         reverse(x_T, process, score, [1.0, 0.1], eps=0.0, steps=3, track_log_density=True)
         reverse(x_T, process, score, [1.0, 0.1], eps=0.0, method="rk4", steps=3)
-    for kernel in (_kernels.velocity, _kernels.combine, _kernels.row_norms, _kernels.mixture_step):
+    for kernel in (_kernels.velocity, _kernels.combine, _kernels.row_norms):
         assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
+    # One fused entry point per (stages, log q) pair, each compiled once.
+    for key in [(1, False), (2, True), (4, False)]:
+        kernel = _kernels.MIXTURE_STEPS[key]
+        assert len(kernel.signatures) == 1, (key, kernel.signatures)

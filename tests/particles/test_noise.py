@@ -114,7 +114,7 @@ _REPRO_SCRIPT = textwrap.dedent(
         "kernel-em": (kernel, {}),
     }
     results = {}
-    for threads in (1, 2):
+    for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
         numba.set_num_threads(threads)
         for workers in (1, 2):
             for name, (s, kwargs) in cases.items():
@@ -130,27 +130,31 @@ _REPRO_SCRIPT = textwrap.dedent(
 
 
 def test_seed_reproducible_across_thread_counts():
-    """Same seed and chunk size give bit-identical particles (and tracked log q) with
-    1 or 2 numba threads and 1 or 2 drawing threads, on the generic and the fused
-    paths (run in a child process with NUMBA_NUM_THREADS=2, so that 2 threads exist),
-    and identical to this process (NUMBA_NUM_THREADS as set for the test run)."""
-    env = dict(os.environ, NUMBA_NUM_THREADS="2", PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", _REPRO_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    results = json.loads(out.stdout)
+    """Same seed and chunk size give bit-identical particles (and tracked log q) in
+    child processes with NUMBA_NUM_THREADS=1 and 2 (the latter also switching to 1
+    thread inside), with 1 or 2 drawing threads, on the generic and the fused paths,
+    and identical to this process."""
+    results = {}
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads, PYTHONPATH=str(ROOT))
+        out = subprocess.run(
+            [sys.executable, "-c", _REPRO_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        results.update({f"{threads}:{k}": v for k, v in json.loads(out.stdout).items()})
     names = {key.split("-", 2)[2] for key in results}
-    assert len(results) == 4 * len(names) == 20
+    # 1 thread in the first child, 1 and 2 in the second; 2 drawing threads each.
+    assert len(results) == 6 * len(names) == 30
     for name in names:
         values = {v for k, v in results.items() if k.endswith(name)}
         assert len(values) == 1, name
+    assert {k.split("-")[0] for k in results} == {"1:1", "2:1", "2:2"}
     # Different cases give different particles (the comparison can fail).
-    assert len({results[f"1-1-{name}"] for name in names}) == len(names)
+    assert len({results[f"1:1-1-{name}"] for name in names}) == len(names)
 
     process = VP()
 
@@ -159,7 +163,7 @@ def test_seed_reproducible_across_thread_counts():
 
     x_T = np.random.default_rng(0).standard_normal((1000, 2))
     here = reverse(x_T, process, score, [1.0, 0.5, 0.01], steps=20, seed=123, chunk_size=128)
-    assert here.x[-1].tobytes().hex() == results["1-1-generic-em"]
+    assert here.x[-1].tobytes().hex() == results["1:1-1-generic-em"]
     other = reverse(x_T, process, score, [1.0, 0.5, 0.01], steps=20, seed=124, chunk_size=128)
     assert not np.array_equal(other.x[-1], here.x[-1])
     rechunked = reverse(x_T, process, score, [1.0, 0.5, 0.01], steps=20, seed=123, chunk_size=100)
