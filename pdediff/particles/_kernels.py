@@ -13,9 +13,10 @@ Generic path (any score callable, evaluated by the caller on the full array):
 Fused path (:func:`mixture_step`, ``ndim <= 3``): one pass per particle evaluates
 the score of an isotropic or full-covariance Gaussian mixture at every stage point,
 the stage velocities, the update and (optionally) the log-density increment, with
-no score or stage array in memory.  For components ``k`` with centre ``m_k``, precision ``P_k``
-and log-coefficient ``c_k = log w_k - (n/2) log 2 pi - (1/2) log det P_k^{-1}``
-(the parameters of ``p_t`` at the stage time):
+no score or stage array in memory.  For components ``k`` with centre ``m_k``,
+precision ``P_k`` and log-coefficient
+``c_k = log w_k - (n/2) log 2 pi - (1/2) log det P_k^{-1}`` (the parameters of
+``p_t`` at the stage time):
 
     y_k = P_k (x - m_k),  r = softmax_k(c_k - (1/2) (x - m_k)^T y_k)
     s = -sum_k r_k y_k,   div s = sum_k r_k (|y_k + s|^2 - tr P_k)
