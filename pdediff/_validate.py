@@ -31,6 +31,7 @@ __all__ = [
     "points",
     "real_array",
     "rng",
+    "seed_sequence",
     "weights",
     "process",
 ]
@@ -235,3 +236,22 @@ def process(value: Any, name: str = "process"):
             f"got {type(value).__name__}"
         )
     return value
+
+
+def seed_sequence(value: Any, name: str = "seed") -> np.random.SeedSequence:
+    """A fresh ``numpy.random.SeedSequence`` from an int >= 0, a SeedSequence (copied,
+    so spawning from the result never advances the caller's) or ``None`` (fresh
+    entropy)."""
+    if isinstance(value, np.random.SeedSequence):
+        return np.random.SeedSequence(
+            value.entropy, spawn_key=value.spawn_key, pool_size=value.pool_size
+        )
+    if value is None:
+        return np.random.SeedSequence()
+    if _is_bool(value) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name}: expected an int >= 0, a numpy SeedSequence or None, got {value!r}"
+        )
+    if value < 0:
+        raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
+    return np.random.SeedSequence(int(value))

@@ -1,112 +1,20 @@
-"""Tests of pdediff.particles against closed forms (Gaussian and Gaussian-mixture
-data pushed through linear forward processes), fitted convergence orders, and
-seed reproducibility across thread counts."""
+"""Tests of pdediff.particles.reverse against closed forms (Gaussian and
+Gaussian-mixture data pushed through linear forward processes), fitted convergence
+orders, log-density tracking, argument checks and blow-up reports."""
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
-from scipy.special import logsumexp, ndtri
+from scipy.special import ndtri
 
 from pdediff.distributions import GaussianMixture
 from pdediff.particles import ParticleSolution, forward, load_particles, reverse
 from pdediff.processes import OU, VP, HeatFlow
 from pdediff.scores import exact
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-# ----------------------------------------------------------------- closed-form scores
-class IsotropicMixtureScore:
-    """Exact score of ``p_0 = sum_k w_k N(m_k, c_k I)`` under a linear process:
-    ``p_t = sum_k w_k N(alpha_t m_k, V_k I)``, ``V_k = alpha_t^2 c_k + sigma_t^2``.
-
-    With responsibilities ``r_k`` and ``u_k = -(x - alpha_t m_k) / V_k``:
-    ``s = sum_k r_k u_k`` and ``div s = sum_k r_k (|u_k|^2 - n/V_k) - |s|^2``.
-    """
-
-    def __init__(self, process, means, variances, weights):
-        self.process = process
-        self.means = np.atleast_2d(np.asarray(means, dtype=float))
-        self.variances = np.asarray(variances, dtype=float)
-        self.log_weights = np.log(np.asarray(weights, dtype=float))
-
-    def _parts(self, x, t):
-        alpha = self.process.alpha(t)
-        V = alpha**2 * self.variances + self.process.sigma2(t)
-        n = x.shape[-1]
-        diff = x[:, None, :] - alpha * self.means[None, :, :]
-        log_comp = (
-            self.log_weights - 0.5 * np.sum(diff**2, axis=2) / V - 0.5 * n * np.log(2 * np.pi * V)
-        )
-        lse = logsumexp(log_comp, axis=1)
-        r = np.exp(log_comp - lse[:, None])
-        u = -diff / V[None, :, None]
-        return V, r, u, lse
-
-    def __call__(self, x, t):
-        _, r, u, _ = self._parts(x, t)
-        return np.einsum("mk,mkn->mn", r, u)
-
-    def divergence(self, x, t):
-        V, r, u, _ = self._parts(x, t)
-        n = x.shape[-1]
-        s = np.einsum("mk,mkn->mn", r, u)
-        return np.einsum("mk,mk->m", r, np.sum(u**2, axis=2) - n / V) - np.sum(s**2, axis=1)
-
-    def log_density(self, x, t):
-        return self._parts(x, t)[3]
-
-    def mean_var(self, t):
-        """Mean and per-coordinate variance of a one-component law at time t."""
-        alpha = self.process.alpha(t)
-        return alpha * self.means[0], alpha**2 * self.variances[0] + self.process.sigma2(t)
-
-    def cdf_1d(self, x, t):
-        alpha = self.process.alpha(t)
-        V = alpha**2 * self.variances + self.process.sigma2(t)
-        w = np.exp(self.log_weights)
-        return sum(
-            w[k] * stats.norm.cdf(x, loc=alpha * self.means[k, 0], scale=np.sqrt(V[k]))
-            for k in range(w.size)
-        )
-
-    def sample(self, n, rng):
-        w = np.exp(self.log_weights)
-        k = rng.choice(w.size, size=n, p=w)
-        d = self.means.shape[1]
-        return self.means[k] + np.sqrt(self.variances[k])[:, None] * rng.standard_normal((n, d))
-
-
-def gaussian(process, mean, variance):
-    return IsotropicMixtureScore(process, [mean], [variance], [1.0])
-
-
-class ScoreOnly:
-    """The same score without a ``divergence`` attribute."""
-
-    def __init__(self, score):
-        self.score = score
-
-    def __call__(self, x, t):
-        return self.score(x, t)
-
-
-def slope(h, err):
-    return float(np.polyfit(np.log(h), np.log(err), 1)[0])
-
-
-def exact_prior_samples(score, T, n, seed):
-    rng = np.random.default_rng(seed)
-    return forward(score.sample(n, rng), score.process, T, seed=seed + 1)
+from ._closed_forms import IsotropicMixtureScore, ScoreOnly, exact_prior_samples, gaussian, slope
 
 
 # ----------------------------------------------------------------- reverse: laws
@@ -372,139 +280,6 @@ def test_log_density_default_prior_and_hutchinson():
     assert abs(np.mean(error)) < 5 * np.std(error) / np.sqrt(error.size)
 
 
-# ----------------------------------------------------------------- reproducibility
-_REPRO_SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    import numba
-    import numpy as np
-    from pdediff.particles import reverse
-    from pdediff.processes import VP
-
-    process = VP()
-    def score(x, t):
-        V = process.alpha(t) ** 2 * 0.3 + process.sigma2(t)
-        return -(x - process.alpha(t)) / V
-    x_T = np.random.default_rng(0).standard_normal((1000, 2))
-    results = {}
-    for threads in (1, 2):
-        numba.set_num_threads(threads)
-        for workers in (1, 2):
-            for corrector in (None, "langevin"):
-                sol = reverse(x_T, process, score, [1.0, 0.5, 0.01], steps=20, seed=123,
-                              chunk_size=128, workers=workers, corrector=corrector)
-                results[f"{threads}-{workers}-{corrector}"] = sol.x[-1].tobytes().hex()
-    json.dump(results, sys.stdout)
-    """
-)
-
-
-def test_seed_reproducible_across_thread_counts():
-    """Same seed and chunk size give bit-identical particles with 1 or 2 numba
-    threads and 1 or 2 drawing threads (run in a child process with
-    NUMBA_NUM_THREADS=2, so that 2 threads exist), and identical to this process."""
-    env = dict(os.environ, NUMBA_NUM_THREADS="2", PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", _REPRO_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    results = json.loads(out.stdout)
-    assert len(results) == 8
-    for corrector in (None, "langevin"):
-        values = {v for k, v in results.items() if k.endswith(str(corrector))}
-        assert len(values) == 1, corrector
-
-    process = VP()
-
-    def score(x, t):
-        return -(x - process.alpha(t)) / (process.alpha(t) ** 2 * 0.3 + process.sigma2(t))
-
-    x_T = np.random.default_rng(0).standard_normal((1000, 2))
-    here = reverse(x_T, process, score, [1.0, 0.5, 0.01], steps=20, seed=123, chunk_size=128)
-    assert here.x[-1].tobytes().hex() == results["1-1-None"]
-    other = reverse(x_T, process, score, [1.0, 0.5, 0.01], steps=20, seed=124, chunk_size=128)
-    assert not np.array_equal(other.x[-1], here.x[-1])
-    rechunked = reverse(x_T, process, score, [1.0, 0.5, 0.01], steps=20, seed=123, chunk_size=100)
-    assert not np.array_equal(rechunked.x[-1], here.x[-1])
-    seq = np.random.SeedSequence(123)
-    first = reverse(x_T, process, score, [1.0, 0.01], steps=5, seed=seq)
-    second = reverse(x_T, process, score, [1.0, 0.01], steps=5, seed=seq)
-    np.testing.assert_array_equal(first.x, second.x)
-
-
-def test_background_draws_do_not_change_the_particles(monkeypatch):
-    """Euler–Maruyama draws the next increments while the score is evaluated; the
-    particles are bit-identical to drawing them synchronously."""
-    import pdediff.particles as particles
-
-    process = VP()
-    score = gaussian(process, [1.0, 0.0], 0.3)
-    x_T = np.random.default_rng(1).standard_normal((700, 2))
-    args = (x_T, process, score, [1.0, 0.3, 0.01])
-    background = reverse(*args, steps=15, seed=9, chunk_size=64)
-    monkeypatch.setattr(particles, "_PREFETCH", False)
-    synchronous = reverse(*args, steps=15, seed=9, chunk_size=64)
-    np.testing.assert_array_equal(background.x, synchronous.x)
-
-
-def test_kernels_compile_once():
-    """Repeated calls with other sizes, dimensions, methods and score output types
-    (float32, read-only, Fortran order) reuse one compiled specialisation per kernel."""
-    import pdediff.particles as particles
-
-    process = OU(T=1.0)
-    scores = [
-        lambda x, t: -x,
-        lambda x, t: (-x).astype(np.float32),
-        lambda x, t: np.broadcast_to(np.float64(0.5), x.shape),
-        lambda x, t: np.asfortranarray(-x),
-    ]
-    for d, score in zip([1, 2, 3, 2], scores, strict=True):
-        x_T = np.ones((37, d))
-        reverse(x_T, process, score, [1.0, 0.1], steps=3, seed=0, corrector="langevin")
-        reverse(x_T, process, score, [1.0, 0.1], eps=0.0, method="rk4", steps=3)
-    for kernel in (
-        particles._velocity_kernel,
-        particles._combine_kernel,
-        particles._row_norms_kernel,
-    ):
-        assert len(kernel.signatures) == 1, kernel.signatures
-
-
-# ----------------------------------------------------------------- forward
-def test_forward_moments_and_markov_path():
-    """From a point x0: X_t ~ N(alpha_t x0, sigma_t^2 I) and, along the path,
-    Cov(X_s, X_t) = (alpha_t / alpha_s) sigma_s^2 (5 standard errors)."""
-    process = VP()
-    n = 40_000
-    x0 = np.tile([1.0, -2.0], (n, 1))
-    t = np.array([0.05, 0.3, 1.0])
-    path = forward(x0, process, t, seed=8)
-    assert path.shape == (3, n, 2)
-    for k, tk in enumerate(t):
-        mean, var = process.alpha(tk) * x0[0], process.sigma2(tk)
-        np.testing.assert_array_less(np.abs(path[k].mean(axis=0) - mean), 5 * np.sqrt(var / n))
-        np.testing.assert_array_less(np.abs(path[k].var(axis=0) - var), 5 * var * np.sqrt(2 / n))
-    for i, j in [(0, 1), (1, 2), (0, 2)]:
-        s_i, s_j = process.sigma2(t[i]), process.sigma2(t[j])
-        cov = process.alpha(t[j]) / process.alpha(t[i]) * s_i
-        centred_i = path[i, :, 0] - path[i, :, 0].mean()
-        centred_j = path[j, :, 0] - path[j, :, 0].mean()
-        sample_cov = np.mean(centred_i * centred_j)
-        assert abs(sample_cov - cov) < 5 * np.sqrt((s_i * s_j + cov**2) / n)
-
-    path = forward(x0[:10], process, [0.0, 0.3], seed=8)
-    np.testing.assert_array_equal(path[0], x0[:10])
-    single = forward(x0[:10], process, 0.3, seed=8)
-    assert single.shape == (10, 2)
-    np.testing.assert_array_equal(forward(x0[:10], process, 0.0, seed=1), x0[:10])
-    np.testing.assert_array_equal(single, forward(x0[:10], process, 0.3, seed=8, workers=2))
-
-
 def test_save_load_roundtrip(tmp_path):
     process = HeatFlow()
     score = gaussian(process, [0.0], 1.0)
@@ -623,18 +398,67 @@ def test_bad_score_output_names_time_and_step():
         )
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"t": [0.5, 0.2]}, ValueError, "t"),
-        ({"t": -1.0}, ValueError, "t"),
-        ({"x0": np.zeros((2, 2, 2))}, ValueError, "x0"),
-        ({"chunk_size": -3}, ValueError, "chunk_size"),
-        ({"process": None}, TypeError, "process"),
-    ],
-)
-def test_forward_validation(kwargs, error, match):
-    args = {"x0": np.zeros((5, 2)), "process": VP(), "t": 0.5, "seed": 0}
-    args.update(kwargs)
-    with pytest.raises(error, match=match):
-        forward(**args)
+
+
+# ----------------------------------------------------------------- blow-ups
+@pytest.mark.parametrize("eps", [1.0, 0.0])
+@pytest.mark.parametrize("kind", ["generic", "fused"])
+def test_blow_up_is_reported_as_a_step_size_problem(kind, eps):
+    """A stiff score (that of OU with rate 5000, variance V ~ 1e-4) driving OU(rate 1):
+    the reverse velocity is ~ (1 + eps)/2 x / V, so at 100 steps Euler–Maruyama
+    multiplies x by ~ -99 per step and Heun by ~ 1200, and the particles overflow.
+    The report names the time and step and blames the steps, not the score.  With
+    10^4 steps (|h| / V <= 1, stable for both schemes) the same run is finite."""
+    process = OU(rate=1.0, g=1.0, T=1.0)
+    stiff = OU(rate=5000.0, g=1.0, T=1.0)
+    variance = 1.0 / (2.0 * 5000.0)
+    if kind == "fused":
+        score = exact(GaussianMixture(np.zeros((1, 1)), variance), stiff)
+    else:
+        def score(x, t):
+            # Data at the stationary variance: V_t = alpha_t^2 V + sigma_t^2 = V.
+            return -x / variance
+
+    x_T = np.full((4, 1), 0.01)
+    with pytest.raises(
+        ValueError, match=r"^particles left the finite range at t=\S+, step (\d+): steps too large\?"
+    ) as info:
+        reverse(x_T, process, score, [1.0, 0.0], eps=eps, steps=100, seed=0)
+    assert info.type.__name__ == "ParticleRangeError"
+    step = int(info.value.args[0].split("step ")[1].split(":")[0])
+    assert 30 < step < 100, info.value
+    sol = reverse(x_T, process, score, [1.0, 0.0], eps=eps, steps=10_000, seed=0)
+    assert np.all(np.isfinite(sol.x)) and np.max(np.abs(sol.x[-1])) < 1.0
+
+
+# ----------------------------------------------------------------- options
+def test_options_are_frozen_and_checked():
+    from dataclasses import FrozenInstanceError
+
+    from pdediff.particles import ReverseOptions, sample_reverse
+
+    options = ReverseOptions(eps=0, steps=np.int64(8))
+    assert options.eps == 0.0 and isinstance(options.eps, float)
+    assert options.steps == 8 and type(options.steps) is int
+    assert options.scheme == "heun" and ReverseOptions().scheme == "euler_maruyama"
+    with pytest.raises(FrozenInstanceError):
+        options.steps = 3  # type: ignore[misc]
+    for kwargs, error, match in [
+        ({"eps": "0.1"}, TypeError, "eps"),
+        ({"steps": True}, TypeError, "steps"),
+        ({"workers": 0}, ValueError, "workers"),
+        ({"fused": "yes"}, TypeError, "fused"),
+        ({"seed": -2}, ValueError, "seed"),
+    ]:
+        with pytest.raises(error, match=match):
+            ReverseOptions(**kwargs)
+    process = VP()
+    score = gaussian(process, [0.0], 1.0)
+    x_T = np.zeros((3, 1))
+    a = sample_reverse(x_T, process, score, [1.0, 0.5], options)
+    b = reverse(x_T, process, score, [1.0, 0.5], eps=0.0, steps=8)
+    np.testing.assert_array_equal(a.x, b.x)
+    with pytest.raises(TypeError, match="options"):
+        sample_reverse(x_T, process, score, [1.0, 0.5], {"eps": 0.0})
+    with pytest.raises(ValueError, match="t_eval"):
+        reverse(x_T, process, score, [1.5, 0.5], eps=0.0, steps=8)

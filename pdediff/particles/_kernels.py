@@ -1,0 +1,316 @@
+"""Numba kernels of the particle samplers (pure numba: nothing from pdediff).
+
+Every kernel is elementwise per particle (a particle's result depends only on its
+own inputs), so its results do not depend on the number of threads; the only
+reduction is an integer count, which is exact in any order.
+
+Generic path (any score callable, evaluated by the caller on the full array):
+
+* :func:`velocity` ``k = a x + b s`` for one Runge–Kutta stage;
+* :func:`combine` ``x' = x + h sum_q w_q k_q + c z`` (stage points and updates);
+* :func:`row_norms` Euclidean norms per particle (Langevin corrector).
+
+Fused path (:func:`mixture_step`, ``ndim <= 3``): one pass per particle evaluates
+the score of an isotropic or full-covariance Gaussian mixture at every stage point,
+the stage velocities, the update and (optionally) the log-density increment, with
+no score or stage array in memory.  For components ``k`` with centre ``m_k``,
+precision ``P_k`` and log-coefficient
+``c_k = log w_k - (n/2) log 2 pi - (1/2) log det P_k^{-1}`` (the parameters of
+``p_t`` at the stage time):
+
+    y_k = P_k (x - m_k),  r = softmax_k(c_k - (1/2) (x - m_k)^T y_k)
+    s = -sum_k r_k y_k,   div s = sum_k r_k (|y_k + s|^2 - tr P_k)
+
+in the same operation order as the mixture kernel of ``pdediff.distributions``, so
+the fused and generic paths give the same bits.
+
+Range check: a position leaves the *finite range* when it is NaN or
+``|x_j| > RANGE_LIMIT = sqrt(max float64)``, beyond which ``x_j^2`` (and so every
+quadratic form a score evaluates) overflows.  :func:`combine` and
+:func:`mixture_step` count such particles; a non-finite fused velocity counts too,
+through the update it makes non-finite (the closed-form score is finite wherever
+``|x - m|^2 P`` is representable).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+#: sqrt of the largest float64: past it |x|^2 overflows.
+RANGE_LIMIT = math.sqrt(np.finfo(np.float64).max)
+
+# Particles per work chunk of the fused kernel: a fixed count (not the thread count),
+# each chunk with its own small work arrays allocated once per call.
+_CHUNKS = 256
+
+# math.exp(e) is exactly 0.0 for every e below this (the smallest subnormal is
+# exp(-744.44)).
+_EXP_UNDERFLOW = -746.0
+
+
+@numba.njit(parallel=True, cache=True)
+def velocity(x, s, ax, bs, out):  # pragma: no cover - compiled
+    """``out = ax * x + bs * s``; returns the number of non-finite entries of ``s``."""
+    n, d = x.shape
+    bad = 0
+    for i in numba.prange(n):
+        for j in range(d):
+            value = s[i, j]
+            if not np.isfinite(value):
+                bad += 1
+            out[i, j] = ax * x[i, j] + bs * value
+    return bad
+
+
+@numba.njit(parallel=True, cache=True)
+def combine(x, k, w, h, z, zc, out):  # pragma: no cover - compiled
+    """``out = x + h sum_q w[q] k[q] + zc z`` (``out`` may alias ``x``); returns the
+    number of particles whose new position left the finite range."""
+    n, d = x.shape
+    m = w.shape[0]
+    bad = 0
+    for i in numba.prange(n):
+        outside = 0
+        for j in range(d):
+            acc = 0.0
+            for q in range(m):
+                # Skipping zero weights keeps stages not yet computed (and their
+                # possibly stale values) out of the sum.
+                if w[q] != 0.0:
+                    acc += w[q] * k[q, i, j]
+            value = x[i, j] + h * acc
+            if zc != 0.0:
+                value += zc * z[i, j]
+            out[i, j] = value
+            if not abs(value) <= RANGE_LIMIT:
+                outside = 1
+        bad += outside
+    return bad
+
+
+@numba.njit(parallel=True, cache=True)
+def row_norms(a, out):  # pragma: no cover - compiled
+    """``out[i] = |a[i, :]|_2``."""
+    n, d = a.shape
+    for i in numba.prange(n):
+        acc = 0.0
+        for j in range(d):
+            acc += a[i, j] * a[i, j]
+        out[i] = math.sqrt(acc)
+
+
+@numba.njit(cache=True, inline="always")
+def _component(x0, x1, x2, n, means, prec, isotropic, j, k):  # pragma: no cover - compiled
+    """``y = P_k (x - m_k)`` (padded to 3 entries) and ``q = (x - m_k) . y`` for stage
+    ``j``, in the distribution kernel's operation order."""
+    d0 = x0 - means[j, k, 0]
+    d1 = x1 - means[j, k, 1] if n > 1 else 0.0
+    d2 = x2 - means[j, k, 2] if n > 2 else 0.0
+    if isotropic:
+        pk = prec[j, k, 0, 0]
+        y0, y1, y2 = pk * d0, pk * d1, pk * d2
+    else:
+        y0 = prec[j, k, 0, 0] * d0
+        y1 = 0.0
+        y2 = 0.0
+        if n > 1:
+            y0 += prec[j, k, 0, 1] * d1
+            y1 = prec[j, k, 1, 0] * d0 + prec[j, k, 1, 1] * d1
+        if n > 2:
+            y0 += prec[j, k, 0, 2] * d2
+            y1 += prec[j, k, 1, 2] * d2
+            y2 = prec[j, k, 2, 0] * d0 + prec[j, k, 2, 1] * d1 + prec[j, k, 2, 2] * d2
+    q = d0 * y0
+    if n > 1:
+        q += d1 * y1
+    if n > 2:
+        q += d2 * y2
+    return y0, y1, y2, q
+
+
+@numba.njit(cache=True, inline="always")
+def _mixture_step(
+    x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
+    z, zc, dna, hg2, log_q, out, m, track,
+):  # pragma: no cover - compiled
+    """One explicit Runge–Kutta (or Euler–Maruyama) step of ``dX = (a X + b s) dt``
+    with the Gaussian-mixture score fused in, for ``ndim <= 3``.
+
+    Stage ``j`` (tableau ``a_matrix``, ``b_weights``; ``m`` stages) has the point
+    ``x_j = x + h sum_q A[j, q] k_q``, the mixture parameters ``means[j]`` (K, n),
+    ``prec[j]`` (K, n, n) or (K, 1, 1) if ``isotropic``, ``logc[j]``, ``trace[j]``
+    (K,), and the velocity ``k_j = ax[j] x_j + bs[j] s_j(x_j)``.  The update is
+    ``out = x + h sum_q b_q k_q + zc z``.  With ``track`` the log-density follows
+    ``log_q -= h sum_q b_q (dna[q] - hg2[q] div s_q)`` (``dna = n a``, ``hg2 =
+    g^2 / 2``).  ``out`` may alias ``x``.  Returns the number of particles that left
+    the finite range at a stage point or after the update (a non-finite velocity
+    makes the update non-finite).
+
+    A particle's coordinates live in registers and ``P_k (x - m_k)`` is recomputed
+    in each pass over the components (max logit; weights; score; divergence) rather
+    than stored: cheaper than the memory traffic for small ``n``.  The number of
+    stages ``m`` and ``track`` are compile-time constants of the entry points
+    (:data:`MIXTURE_STEPS`), so the stage loop unrolls and unused code is dropped."""
+    N, n = x.shape
+    K = means.shape[1]
+    nchunks = min(N, _CHUNKS)
+    size = (N + nchunks - 1) // nchunks
+    bad = 0
+    for c in numba.prange(nchunks):
+        lw = np.empty(K)
+        kst = np.zeros((m, 3))
+        start = c * size
+        stop = min(N, start + size)
+        for i in range(start, stop):
+            outside = 0
+            p0 = x[i, 0]
+            p1 = x[i, 1] if n > 1 else 0.0
+            p2 = x[i, 2] if n > 2 else 0.0
+            # sum_q b_q k_q and sum_q b_q (n a_q - g_q^2/2 div s_q), accumulated as the
+            # stages come, in the generic path's order.
+            f0 = 0.0
+            f1 = 0.0
+            f2 = 0.0
+            flog = 0.0
+            for j in range(m):
+                x0, x1, x2 = p0, p1, p2
+                if j > 0:
+                    a0 = 0.0
+                    a1 = 0.0
+                    a2 = 0.0
+                    for q in range(j):
+                        w = a_matrix[j, q]
+                        if w != 0.0:
+                            a0 += w * kst[q, 0]
+                            a1 += w * kst[q, 1]
+                            a2 += w * kst[q, 2]
+                    x0, x1, x2 = p0 + h * a0, p1 + h * a1, p2 + h * a2
+                    if not (abs(x0) <= RANGE_LIMIT and abs(x1) <= RANGE_LIMIT
+                            and abs(x2) <= RANGE_LIMIT):
+                        outside = 1
+                top = -np.inf
+                for k in range(K):
+                    q = _component(x0, x1, x2, n, means, prec, isotropic, j, k)[3]
+                    lw[k] = logc[j, k] - 0.5 * q
+                    if lw[k] > top:
+                        top = lw[k]
+                total = 0.0
+                for k in range(K):
+                    # exp(0) = 1 and exp(e) = 0 below -745.14, exactly: skipping
+                    # those calls keeps the bits and saves at least one exp in K.
+                    e = lw[k] - top
+                    if e == 0.0:
+                        lw[k] = 1.0
+                    elif e < _EXP_UNDERFLOW:
+                        lw[k] = 0.0
+                    else:
+                        lw[k] = math.exp(e)
+                    total += lw[k]
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                for k in range(K):
+                    y0, y1, y2, _ = _component(x0, x1, x2, n, means, prec, isotropic, j, k)
+                    r = lw[k] / total
+                    s0 -= r * y0
+                    s1 -= r * y1
+                    s2 -= r * y2
+                if track:
+                    div = 0.0
+                    for k in range(K):
+                        y0, y1, y2, _ = _component(x0, x1, x2, n, means, prec, isotropic, j, k)
+                        yy = (y0 + s0) * (y0 + s0)
+                        if n > 1:
+                            yy += (y1 + s1) * (y1 + s1)
+                        if n > 2:
+                            yy += (y2 + s2) * (y2 + s2)
+                        div += (lw[k] / total) * (yy - trace[j, k])
+                    flog += b_weights[j] * (dna[j] - hg2[j] * div)
+                k0 = ax[j] * x0 + bs[j] * s0
+                k1 = ax[j] * x1 + bs[j] * s1
+                k2 = ax[j] * x2 + bs[j] * s2
+                if j + 1 < m:
+                    kst[j, 0] = k0
+                    kst[j, 1] = k1
+                    kst[j, 2] = k2
+                w = b_weights[j]
+                if w != 0.0:
+                    f0 += w * k0
+                    f1 += w * k1
+                    f2 += w * k2
+            v0 = p0 + h * f0
+            v1 = p1 + h * f1
+            v2 = p2 + h * f2
+            if zc != 0.0:
+                v0 += zc * z[i, 0]
+                if n > 1:
+                    v1 += zc * z[i, 1]
+                if n > 2:
+                    v2 += zc * z[i, 2]
+            out[i, 0] = v0
+            if n > 1:
+                out[i, 1] = v1
+            if n > 2:
+                out[i, 2] = v2
+            if not (abs(v0) <= RANGE_LIMIT and abs(v1) <= RANGE_LIMIT and abs(v2) <= RANGE_LIMIT):
+                outside = 1
+            if track:
+                log_q[i] -= h * flog
+            bad += outside
+    return bad
+
+
+# Entry points of the one fused kernel, by (stages, track): constants let the
+# compiler unroll the stage loop and drop the log-density code (10% of the time).
+@numba.njit(parallel=True, cache=True)
+def _mixture_em(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 1, False)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_heun(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 2, False)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_heun_log_q(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq,
+                        out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 2, True)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_rk4(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 4, False)  # pragma: no cover - compiled
+
+
+@numba.njit(parallel=True, cache=True)
+def _mixture_rk4_log_q(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq,
+                       out):
+    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
+                         lq, out, 4, True)  # pragma: no cover - compiled
+
+
+#: The fused kernel for (number of stages, track log q).
+MIXTURE_STEPS = {
+    (1, False): _mixture_em,
+    (2, False): _mixture_heun,
+    (2, True): _mixture_heun_log_q,
+    (4, False): _mixture_rk4,
+    (4, True): _mixture_rk4_log_q,
+}
+
+
+def mixture_step(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
+                 z, zc, dna, hg2, track, log_q, out):
+    """The fused step for ``b_weights.size`` stages (see :func:`_mixture_step`);
+    returns the number of particles that left the finite range."""
+    kernel = MIXTURE_STEPS[(b_weights.shape[0], bool(track))]
+    return kernel(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
+                  z, zc, dna, hg2, log_q, out)
