@@ -82,6 +82,7 @@ from ..io import load_tree, save_tree
 from ..processes import ForwardProcess, process_from_dict
 from ..residual import _residual
 from ._kernels import _tensor_spline_gradient
+from ._times import times_uniform_in_log_sigma
 from .basis import _cardinal_power_matrix, _cell_polynomials, _csr, _SplineAxis
 
 __all__ = ["ScoreModel", "REFERENCES", "ANCHORS"]
@@ -520,18 +521,7 @@ class ScoreModel:
             return self.t_min + u * (self.process.T - self.t_min)
         if time_sampling != "tau":
             raise ValueError(f"time_sampling: expected 'tau' or 't', got {time_sampling!r}")
-        grid = np.unique(
-            np.concatenate(
-                [
-                    np.geomspace(self.t_min, self.process.T, 4097),
-                    np.linspace(self.t_min, self.process.T, 4096),
-                ]
-            )
-        )
-        tau = np.maximum.accumulate(0.5 * np.log(np.asarray(self.process.sigma2(grid), float)))
-        keep = np.concatenate([[True], np.diff(tau) > 0])
-        target = self.tau_min + u * (self.tau_max - self.tau_min)
-        return np.clip(np.interp(target, tau[keep], grid[keep]), self.t_min, self.process.T)
+        return times_uniform_in_log_sigma(self.process, self.t_min, u)
 
     def sample_times(self, n: int, rng: np.random.Generator, time_sampling: str = "tau") -> np.ndarray:
         """``n`` random times on ``[t_min, T]``, uniform in ``tau`` or ``t``
