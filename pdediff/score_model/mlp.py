@@ -28,6 +28,7 @@ ImportError naming the extra.  ``dtype="float64"`` evaluates under a scoped
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -103,6 +104,14 @@ def _derivatives(fn: Callable, params: Any, t: Any, x: Any) -> tuple[Any, Any, A
     return phi, gradient[0], gradient[1:], laplacian
 
 
+@functools.lru_cache(maxsize=64)
+def _mlp_fn(activation: str, beta: float) -> Callable:
+    """The one point function per (activation, beta): equal networks share their
+    compiled code (JAX caches compilations per function object)."""
+    return partial(mlp_apply, activation=activation, beta=beta)
+
+
+@functools.lru_cache(maxsize=64)
 def _batched(fn: Callable) -> dict[str, Callable]:
     """The vmapped point functions of ``fn`` (``t`` per point), uncompiled."""
     grad_x = jax.grad(fn, argnums=2)
@@ -122,6 +131,11 @@ def _batched(fn: Callable) -> dict[str, Callable]:
         "dt": jax.vmap(grad_t, in_axes),
         "all": jax.vmap(everything, in_axes),
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted(fn: Callable) -> dict[str, Callable]:
+    return {name: jax.jit(f) for name, f in _batched(fn).items()}
 
 
 class JaxLogDensity:
@@ -152,7 +166,7 @@ class JaxLogDensity:
         self.dtype = _validate.choice(dtype, "dtype", DTYPES)
         self.chunk = _validate.integer(chunk, "chunk", minimum=256)
         self.params = params
-        self._compiled = {name: jax.jit(f) for name, f in _batched(fn).items()}
+        self._compiled = _jitted(fn)
 
     # ------------------------------------------------------------------ plumbing
     def _inputs(self, x: Any, t: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
@@ -271,7 +285,7 @@ class MLPLogDensity(JaxLogDensity):
         self.seed = _validate.integer(seed, "seed", minimum=0)
         ndim = _validate.positive_int(ndim, "ndim")
         dtype = _validate.choice(dtype, "dtype", DTYPES)
-        fn = partial(mlp_apply, activation=self.activation, beta=self.beta)
+        fn = _mlp_fn(self.activation, self.beta)
         with _jax.precision(dtype):
             params = init_mlp(jax.random.PRNGKey(self.seed), (ndim + 1, *self.widths, 1), dtype)
         super().__init__(fn, params, ndim=ndim, dtype=dtype, chunk=chunk)

@@ -12,6 +12,7 @@ an uninterrupted one (the optimiser state is checkpointed too).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -98,14 +99,40 @@ class TrainOptions:
 QUICK_TRAIN = TrainOptions(iterations=(300, 150, 50), batch_dsm=2_000, batch_residual=1_000)
 
 
-def _optimizer(options: TrainOptions):
-    boundaries = np.cumsum(options.iterations)[:-1]
-    rates = np.asarray(options.learning_rates)
+def _optimizer(iterations: tuple[int, ...], learning_rates: tuple[float, ...]):
+    """Adam with the piecewise-constant learning rate of the stages."""
+    boundaries = np.cumsum(iterations)[:-1]
+    rates = np.asarray(learning_rates)
 
     def schedule(count):
         return jnp.asarray(rates)[jnp.searchsorted(jnp.asarray(boundaries), count, side="right")]
 
     return optax.adam(schedule)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_steps(fn, w: float, iterations: tuple[int, ...], learning_rates: tuple[float, ...]):
+    """The jitted Adam step on ``L_DSM + w L_R`` and the jitted held-out residual,
+    cached so that repeated trainings of one architecture compile once."""
+    funcs = _batched(fn)
+    score_fn, derivatives_fn = funcs["score"], funcs["all"]
+    optimizer = _optimizer(iterations, learning_rates)
+
+    def objective(params, batch):
+        dsm, residual = loss_terms(score_fn, derivatives_fn, params, batch, jnp, w > 0)
+        return dsm + w * residual, (dsm, residual)
+
+    @jax.jit
+    def step(params, state, batch):
+        (total, (dsm, residual)), grads = jax.value_and_grad(objective, has_aux=True)(params, batch)
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, total, dsm, residual
+
+    @jax.jit
+    def residual_only(params, batch):
+        return loss_terms(score_fn, derivatives_fn, params, batch, jnp, True)[1]
+
+    return step, residual_only
 
 
 def _fingerprint(model, process, loss, options) -> str:
@@ -202,30 +229,15 @@ def train_mlp(
         stop_after = _validate.integer(stop_after, "stop_after", minimum=0)
     w = loss.residual_weight
     fingerprint = _fingerprint(model, process, loss, options)
-    funcs = _batched(model.fn)
-    score_fn, derivatives_fn = funcs["score"], funcs["all"]
     started = time.perf_counter()
 
     with _jax.precision(model.dtype):
-        optimizer = _optimizer(options)
-        opt_state = optimizer.init(model.params)
+        opt_state = _optimizer(options.iterations, options.learning_rates).init(model.params)
         iteration, history = 0, _new_history()
         if checkpoint is not None and Path(checkpoint).exists():
             opt_state, iteration, history = _read_checkpoint(checkpoint, model, opt_state, fingerprint)
 
-        def objective(params, batch):
-            dsm, residual = loss_terms(score_fn, derivatives_fn, params, batch, jnp, w > 0)
-            return dsm + w * residual, (dsm, residual)
-
-        @jax.jit
-        def step(params, state, batch):
-            (total, (dsm, residual)), grads = jax.value_and_grad(objective, has_aux=True)(params, batch)
-            updates, state = optimizer.update(grads, state, params)
-            return optax.apply_updates(params, updates), state, total, dsm, residual
-
-        @jax.jit
-        def residual_only(params, batch):
-            return loss_terms(score_fn, derivatives_fn, params, batch, jnp, True)[1]
+        step, residual_only = _compiled_steps(model.fn, w, options.iterations, options.learning_rates)
 
         total_iterations = options.total
         end = total_iterations if stop_after is None else min(total_iterations, iteration + stop_after)
@@ -276,6 +288,12 @@ def train_mlp(
     return model.history
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_losses(fn):
+    funcs = _batched(fn)
+    return jax.jit(lambda p, b: loss_terms(funcs["score"], funcs["all"], p, b, jnp, True))
+
+
 def evaluate_losses(
     model: MLPLogDensity,
     data: Any,
@@ -294,9 +312,7 @@ def evaluate_losses(
     rng = np.random.default_rng([_validate.integer(seed, "seed", minimum=0), 0])
     batch = sample_batch(data, process, loss, _validate.positive_int(n_dsm, "n_dsm"),
                          _validate.positive_int(n_residual, "n_residual"), rng, model.dtype)
-    funcs = _batched(model.fn)
     with _jax.precision(model.dtype):
-        dsm, residual = jax.jit(lambda p, b: loss_terms(funcs["score"], funcs["all"], p, b, jnp, True))(
-            model.params, batch)
+        dsm, residual = _compiled_losses(model.fn)(model.params, batch)
     dsm, residual = float(dsm), float(residual)
     return {"dsm": dsm, "residual": residual, "total": dsm + loss.residual_weight * residual}
