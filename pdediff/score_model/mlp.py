@@ -72,18 +72,19 @@ def mlp_apply(params: Sequence[dict], t: Any, x: Any, *, activation: str = "soft
     return (z @ params[-1]["W"] + params[-1]["b"])[0]
 
 
-def init_mlp(key: Any, sizes: Sequence[int], dtype: str = "float32") -> list[dict]:
+def init_mlp(seed: int, sizes: Sequence[int], dtype: str = "float32") -> list[dict]:
     """Weights and biases ``~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (the default of
     ``torch.nn.Linear``, as in the paper's code) for the layer sizes
-    ``(n + 1, *widths, 1)``."""
+    ``(n + 1, *widths, 1)``, drawn in float64 from ``numpy.random.default_rng(seed)``
+    and rounded to ``dtype`` (so one seed gives the same network in both precisions,
+    up to that rounding); host-side, so creating a network compiles nothing."""
+    rng = np.random.default_rng(seed)
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        key, kw, kb = jax.random.split(key, 3)
         bound = 1.0 / math.sqrt(fan_in)
-        params.append({
-            "W": jax.random.uniform(kw, (fan_in, fan_out), dtype, -bound, bound),
-            "b": jax.random.uniform(kb, (fan_out,), dtype, -bound, bound),
-        })
+        W = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype)
+        b = rng.uniform(-bound, bound, fan_out).astype(dtype)
+        params.append({"W": jnp.asarray(W), "b": jnp.asarray(b)})
     return params
 
 
@@ -133,6 +134,16 @@ def _batched(fn: Callable) -> dict[str, Callable]:
     }
 
 
+def _padded_size(m: int, chunk: int) -> int:
+    """``m`` rounded up to a multiple of 1/16 of its next power of two (at least 256,
+    at most ``chunk``): under 1/16 + rounding of padding, and at most 16 compiled
+    sizes per octave of batch size."""
+    if m >= chunk:
+        return chunk
+    quantum = max(256, (1 << max(0, (m - 1).bit_length())) // 16)
+    return min(chunk, -(-m // quantum) * quantum)
+
+
 @functools.lru_cache(maxsize=64)
 def _jitted(fn: Callable) -> dict[str, Callable]:
     return {name: jax.jit(f) for name, f in _batched(fn).items()}
@@ -153,7 +164,7 @@ class JaxLogDensity:
     dtype
         ``"float32"`` or ``"float64"`` (the precision of every evaluation).
     chunk
-        Points per compiled call; the last chunk is padded to a power of two (>= 256)
+        Points per compiled call; a shorter last chunk is padded (:func:`_padded_size`)
         so that the number of compiled shapes stays small.
     """
 
@@ -192,7 +203,7 @@ class JaxLogDensity:
             for lo in range(0, max(P, 1), self.chunk):
                 hi = min(P, lo + self.chunk)
                 m = hi - lo
-                size = self.chunk if m == self.chunk else max(256, 1 << max(0, (m - 1).bit_length()))
+                size = _padded_size(m, self.chunk)
                 xs = np.zeros((size, self.ndim), dtype=self.dtype)
                 ts = np.zeros(size, dtype=self.dtype)
                 xs[:m], ts[:m] = x[lo:hi], t[lo:hi]
@@ -269,7 +280,7 @@ class MLPLogDensity(JaxLogDensity):
     dtype
         ``"float32"`` (training default) or ``"float64"``.
     seed
-        Integer seed of the initial weights (JAX key ``PRNGKey(seed)``).
+        Integer seed of the initial weights (:func:`init_mlp`).
     """
 
     def __init__(self, widths: Sequence[int] = (80, 80, 80), activation: str = "softplus",
@@ -287,7 +298,7 @@ class MLPLogDensity(JaxLogDensity):
         dtype = _validate.choice(dtype, "dtype", DTYPES)
         fn = _mlp_fn(self.activation, self.beta)
         with _jax.precision(dtype):
-            params = init_mlp(jax.random.PRNGKey(self.seed), (ndim + 1, *self.widths, 1), dtype)
+            params = init_mlp(self.seed, (ndim + 1, *self.widths, 1), dtype)
         super().__init__(fn, params, ndim=ndim, dtype=dtype, chunk=chunk)
 
     @property

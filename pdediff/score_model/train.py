@@ -4,7 +4,7 @@
 Schedule (paper): Adam with learning rate 1e-3 for 25k iterations, 1e-4 for 65k, 1e-5
 for 10k, batches of 2e5 DSM triples and 5e4 residual points.  Iteration ``i`` draws
 its batch from ``numpy.random.default_rng([seed, i])`` and the initial weights come
-from ``jax.random.PRNGKey(model seed)``, so a run is a deterministic function of its
+from the model seed (:func:`init_mlp`), so a run is a deterministic function of its
 options; a run stopped after a checkpoint and resumed from it gives the same bits as
 an uninterrupted one (the optimiser state is checkpointed too).
 """
