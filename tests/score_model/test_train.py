@@ -124,3 +124,20 @@ def test_train_validation():
         train_mlp(model, np.zeros((10, 3)), PROCESS, options=TINY, progress=False)
     with pytest.raises(TypeError, match="process"):
         train_mlp(model, LAW, "ou", options=TINY, progress=False)
+
+
+@pytest.mark.parametrize("loss", [LossOptions(residual_weight=0.3),
+                                  LossOptions(dsm_weighting="sigma2", residual_points="data",
+                                              residual_weighting="sigma4", residual_times="log_sigma")])
+def test_jax_loss_equals_the_numpy_formulas(loss):
+    # Claim: the traced training loss is L_DSM = mean_{p,d} lam (s - target)^2 and
+    # L_R = mean rho R^2 with R the residual of the numpy path (itself zero on exact
+    # laws, test_mlp). Criterion: equality to float64 round-off on the same batch.
+    model = MLPLogDensity(widths=(10, 10), dtype="float64", seed=9)
+    got = evaluate_losses(model, LAW, PROCESS, loss, n_dsm=3000, n_residual=2000, seed=5)
+    batch = sample_batch(LAW, PROCESS, loss, 3000, 2000, np.random.default_rng([5, 0]), "float64")
+    dsm = np.mean(batch["lam"][:, None] * (model.score(batch["x"], batch["t"]) - batch["target"]) ** 2)
+    residual = np.mean(batch["rho"] * model.residual(batch["y"], batch["s"], PROCESS) ** 2)
+    np.testing.assert_allclose(got["dsm"], dsm, rtol=1e-12)
+    np.testing.assert_allclose(got["residual"], residual, rtol=1e-12)
+    assert got["total"] == pytest.approx(dsm + loss.residual_weight * residual, rel=1e-12)
