@@ -140,6 +140,7 @@ def _padded_size(m: int, chunk: int) -> int:
     sizes per octave of batch size."""
     if m >= chunk:
         return chunk
+    m = max(m, 1)
     quantum = max(256, (1 << max(0, (m - 1).bit_length())) // 16)
     return min(chunk, -(-m // quantum) * quantum)
 
