@@ -59,13 +59,17 @@ and ``lambda(t) = sigma_t^2``::
 
     L_DSM(theta) = mean || sigma_t grad phi_theta(x, t) + z ||^2
     L_R(theta)   = mean R[phi_theta](y, s)^2      (collocation points (y, s))
-    minimise  L_DSM + w_R L_R + lam (|theta|^2 + 1e-6 |gamma|^2),
-    lam = ridge * mean(diag(Hessian of L_DSM in theta)).
+    minimise  L_DSM + w_R L_R + lam (|theta - theta_a|^2 + 1e-6 |gamma - gamma_a|^2),
+    lam = ridge * mean(diag(Hessian of L_DSM in theta)),
+
+with the anchor ``(theta_a, gamma_a) = 0`` (``anchor="zero"``, default) or the DSM
+solution (``anchor="dsm"``, for ``w_R > 0``; the DSM solution itself is anchored at 0).
 
 ``L_DSM`` is quadratic in ``theta`` (its minimiser solves the normal equations);
 ``L_R`` is not (``|grad phi|^2``), and the sum is minimised by Levenberg–Marquardt
 with the analytic sparse Jacobian, started from the DSM solution.
 """
+
 from __future__ import annotations
 
 import math
