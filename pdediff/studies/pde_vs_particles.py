@@ -76,7 +76,8 @@ class Settings:
     @classmethod
     def quick(cls) -> Settings:
         return cls(t0=0.1, cells_1d=200, cells_2d=48, bins_2d=24, particles_1d=20_000,
-                   particles_2d=4_000, steps=100, null_repeats=60)
+                   particles_2d=4_000, steps=100, null_repeats=60,
+                   datasets=("mixture", "points"))
 
     @classmethod
     def full(cls) -> Settings:
