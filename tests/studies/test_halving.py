@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from pdediff.distributions import point_mass
 from pdediff.processes import OU
 from pdediff.scores import exact
-from pdediff.distributions import point_mass
 from pdediff.studies import _halving
 
 
