@@ -151,3 +151,52 @@ def test_file_is_atomic_on_failure(tmp_path, monkeypatch):
 def test_unknown_study_names_the_known_ones():
     with pytest.raises(ValueError, match="li_yau"):
         harness.load_study("nope")
+
+
+# ------------------------------------------------------------------------- executors
+def _results(path):
+    return harness.read_study(path)[1]
+
+
+def _assert_identical(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            _assert_identical(a[key], b[key])
+        elif isinstance(a[key], np.ndarray):
+            assert a[key].dtype == b[key].dtype
+            assert a[key].tobytes() == b[key].tobytes(), key
+        else:
+            assert a[key] == b[key], key
+
+
+@pytest.mark.slow
+def test_serial_jobs_and_dask_give_identical_bits(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    overrides = {"solve": True, "seeds": (1, 2, 3)}
+    harness.run(TOY, quick=True, overrides=overrides, out=tmp_path / "serial", progress=False)
+    with harness.process_executor(2) as pool:
+        harness.run(TOY, quick=True, overrides=overrides, out=tmp_path / "jobs",
+                    progress=False, executor=pool)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        client = harness.dask_executor(cluster.scheduler_address)
+        try:
+            threads = client.run(lambda: __import__("numba").get_num_threads())
+            assert all(n == 1 for n in threads.values())  # 2 cores / 2 worker threads
+            harness.run(TOY, quick=True, overrides=overrides, out=tmp_path / "dask",
+                        progress=False, executor=client)
+        finally:
+            client.close()
+    serial = _results(tmp_path / "serial" / "_toy_study.h5")
+    assert "p" in serial["seed/1"]
+    _assert_identical(serial, _results(tmp_path / "jobs" / "_toy_study.h5"))
+    _assert_identical(serial, _results(tmp_path / "dask" / "_toy_study.h5"))
+
+
+def test_process_executor_caps_worker_threads():
+    with harness.process_executor(2) as pool:
+        env = pool.submit(__import__("os").getenv, "NUMBA_NUM_THREADS").result()
+    assert int(env) == max(1, len(__import__("os").sched_getaffinity(0)) // 2)
+    with pytest.raises(ValueError, match="jobs"):
+        harness.process_executor(0)
