@@ -130,9 +130,10 @@ class Check:
         ``h``: ``>= 3`` distinct positive resolutions of one physical setting (refine
         the time tolerance with them); ``violation``: raw violation ``>= 0`` at each
         (the worst over cases at that resolution).  PASS if all are zero; if the
-        nonzero ones are followed by exact zeros at every finer resolution; or if
-        ``>= 3`` are nonzero and the 95 % interval of the fitted order ``q`` of
-        ``violation ~ C h^q`` lies above 0.5.  Otherwise FAIL.  ``worst``: the
+        nonzero ones decrease strictly and are followed by exact zeros at (at least)
+        the two finest resolutions; or if ``>= 3`` are nonzero and the 95 % interval of
+        the fitted order ``q`` of ``violation ~ C h^q`` over them lies above 0.5.
+        Otherwise FAIL.  ``worst``: the
         violation at the finest ``h``; ``margin``: ``low - 0.5`` (``+inf`` when no
         fit was needed, ``-inf`` when no fit was possible).  ``ratio``: optional
         measured/bound at the finest ``h``; a PASS with ``ratio < 1e-2`` is VACUOUS.
@@ -159,8 +160,9 @@ class Check:
         last = np.flatnonzero(nonzero)
         if not nonzero.any():
             verdict, margin = Verdict.PASS, math.inf
-        elif last[-1] < vv.size - 1:
-            # Exactly zero at every resolution finer than the last violation.
+        elif (last[-1] < vv.size - 2
+              and bool(np.all(np.diff(vv[: last[-1] + 1]) < 0))):
+            # Decreasing, then exactly zero at (at least) the two finest resolutions.
             verdict, margin = Verdict.PASS, math.inf
         elif math.isnan(fit[0]):
             verdict, margin = Verdict.FAIL, -math.inf
@@ -171,7 +173,7 @@ class Check:
             verdict = Verdict.VACUOUS
         text = criterion or (
             f"raw violation at >= 3 resolutions (h and rtol refined together): PASS iff zero, "
-            f"or zero at the finest after positive at coarser, or its fitted order's 95% "
+            f"or decreasing to exactly zero at the two finest, or its fitted order's 95% "
             f"interval lies above {ORDER_FLOOR}")
         refinement = Refinement(tuple(hh.tolist()), tuple(vv.tolist()), *fit)
         return cls(name, statement, text, verdict, float(vv[-1]), float(margin), figure,

@@ -56,7 +56,14 @@ def test_vanishing_noisy_order_fails_on_its_interval():
 def test_vanishing_zero_and_zero_tail():
     h = [0.1, 0.05, 0.025]
     assert Check.vanishing("v", "s", h, [0, 0, 0]).verdict is Verdict.PASS
-    assert Check.vanishing("v", "s", h, [1e-3, 1e-4, 0]).verdict is Verdict.PASS
+    assert Check.vanishing("v", "s", h, [1e-3, 0, 0]).verdict is Verdict.PASS
+    h4 = [0.1, 0.05, 0.025, 0.0125]
+    assert Check.vanishing("v", "s", h4, [1e-3, 1e-4, 0, 0]).verdict is Verdict.PASS
+    # one zero at the finest level is no evidence of vanishing (it may be a sign change)
+    assert Check.vanishing("v", "s", h, [1e-3, 1e-4, 0]).verdict is Verdict.FAIL
+    assert Check.vanishing("v", "s", h4, [3e-5, 3.1e-5, 1.1e-5, 0]).verdict is Verdict.FAIL
+    # not decreasing before the zeros
+    assert Check.vanishing("v", "s", h4, [1e-4, 2e-4, 0, 0]).verdict is Verdict.FAIL
     # a violation at the finest resolution cannot be excused by a zero at a coarser one
     assert Check.vanishing("v", "s", h, [0, 1e-4, 1e-4]).verdict is Verdict.FAIL
     assert Check.vanishing("v", "s", h, [0, 0, 0], ratio=1e-3).verdict is Verdict.VACUOUS
@@ -99,7 +106,7 @@ def test_run_writes_file_with_settings_used(tmp_path):
     assert summary.settings.seeds == (4, 5) and summary.settings.flag is True
     attrs, results, checks = harness.read_study(tmp_path / "_toy_study.h5")
     assert attrs["parameters"] == {"n": 100, "seeds": [4, 5], "scale": 0.5, "label": "toy",
-                                   "flag": True}
+                                   "flag": True, "solve": False}
     assert attrs["mode"] == "custom" and attrs["study"] == "_toy_study"
     assert list(results) == ["seed/4", "seed/5"]
     expected = 0.5 * np.random.default_rng(4).standard_normal(100)
