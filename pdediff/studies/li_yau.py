@@ -71,8 +71,9 @@ FIGURE_REFINE = "figures/li_yau_refinement.png"
 @dataclass(frozen=True)
 class Settings:
     """``n_times``: log-spaced forward times in ``[t_min, T]``; ``exact_points_1d``/
-    ``_2d``: evaluation points, drawn from ``p_t`` at each time (``seed``); ``fd_steps``: finite-difference steps in units
-    of ``sigma_t`` (each half the previous; one fewer Richardson levels); ``data_1d``,
+    ``_2d``: evaluation points, drawn from ``p_t`` at each time (``seed``);
+    ``fd_steps``: finite-difference steps in units of ``sigma_t`` (each half the
+    previous; one fewer Richardson levels); ``data_1d``,
     ``data_2d``: data sets (:func:`datasets`); ``grid_*``: the solver part (cells per
     axis at the coarsest level, levels, rtol at the coarsest level, noise level of the
     start time, stored times, data sets)."""
@@ -101,8 +102,8 @@ class Settings:
         return cls(n_times=6, exact_points_1d=64, exact_points_2d=100,
                    fd_steps=(0.2, 0.1, 0.05, 0.025), data_2d=("gaussian_mixture", "box",
                                                               "checkerboard"),
-                   grid_cells_1d=80, grid_levels=4, grid_rtol=1e-3,
-                   grid_data_1d=("gaussian_mixture", "box"), grid_data_2d=())
+                   grid_cells_1d=80, grid_levels=5, grid_rtol=1e-3,
+                   grid_data_1d=("box",), grid_data_2d=())
 
     @classmethod
     def full(cls) -> Settings:
