@@ -257,6 +257,8 @@ def checks(results: dict[str, dict], settings: Settings) -> list[Check]:
             finals = [finest[f"{base}eps{e:g}"]["kl"][-1] for e in eps]
             gaps += [(a - b, f"{base}eps {e1:g} vs {e2:g}")
                      for (e1, a), (e2, b) in zip(zip(eps, finals), zip(eps[1:], finals[1:]))]
+    if not gaps:  # a single eps > 0: nothing to order
+        return out
     gap, where = min(gaps)
     out.append(Check.observation(
         "entropy_faster_decay_larger_eps",

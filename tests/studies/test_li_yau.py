@@ -12,7 +12,7 @@ from pdediff.studies.harness import Verdict
 from pdediff.studies.li_yau import Settings, cases, fd_hessian
 
 TINY = {"n_times": 3, "exact_points_1d": 16, "exact_points_2d": 9,
-        "fd_steps": (0.2, 0.1, 0.05, 0.025), "data_1d": ("gaussian_mixture",),
+        "fd_steps": (0.2, 0.1, 0.05, 0.025, 0.0125), "data_1d": ("gaussian_mixture",),
         "data_2d": ("box",), "processes": ("vp",), "grid_cells_1d": 40, "grid_levels": 3,
         "grid_rtol": 1e-2, "grid_data_1d": ("gaussian_mixture",), "grid_data_2d": (),
         "grid_n_times": 3}
@@ -63,18 +63,17 @@ def test_fd_route_matches_tweedie_at_fourth_order():
 def test_tiny_run_layout_and_verdict_kinds(tiny):
     out, summary = tiny
     attrs, results, checks = harness.read_study(out / "li_yau.h5")
-    assert attrs["parameters"]["fd_steps"] == [0.2, 0.1, 0.05, 0.025]
+    assert attrs["parameters"]["fd_steps"] == [0.2, 0.1, 0.05, 0.025, 0.0125]
     assert [c.name for c in checks] == ["li_yau_exact", "li_yau_tweedie_route", "li_yau_grid"]
     exact = results["exact/1d/vp/gaussian_mixture"]
-    assert exact["violation"].shape == (3, 3)
-    np.testing.assert_array_equal(exact["steps"], [0.1, 0.05, 0.025])
+    assert exact["violation"].shape == (4, 3)
+    np.testing.assert_array_equal(exact["steps"], [0.1, 0.05, 0.025, 0.0125])
     grid = [results[f"grid/1d/vp/gaussian_mixture/level{k}"] for k in range(3)]
     for r in grid[1:]:  # the start time is physical, not tied to h
         np.testing.assert_array_equal(r["t"], grid[0]["t"])
     assert [r["cells"] for r in grid] == [40, 80, 160]
     assert all(r["min_density"] >= 0.0 for r in grid)
-    for check in checks:
-        assert check.refinement is not None and len(check.refinement.h) == 3
+    assert [len(c.refinement.h) for c in checks] == [4, 4, 3]
     # the two exact routes agree to fourth order even on this tiny setting
     assert checks[1].verdict is Verdict.PASS, checks[1].row()
     assert (out / "figures" / "li_yau_min_margin.png").exists()
