@@ -89,9 +89,9 @@ class Settings:
                                 "checkerboard")
     processes: tuple[str, ...] = ("heat", "vp")
     grid_cells_1d: int = 160
-    grid_cells_2d: int = 24
+    grid_cells_2d: int = 16
     grid_levels: int = 4
-    grid_rtol: float = 1e-4
+    grid_rtol: float = 1e-3
     grid_sigma_start: float = 0.3
     grid_n_times: int = 6
     grid_data_1d: tuple[str, ...] = ("gaussian_mixture", "points", "box", "two_segments")
