@@ -30,7 +30,10 @@ def read_checks(path: Path) -> tuple[dict, list[dict]]:
     """Root attributes and the checks of one study file, as dicts with a ``verdict``."""
     with h5py.File(path, "r") as file:
         attrs = read_attrs(file)
-        checks = [read_attrs(file["checks"][name]) for name in file.get("checks", {})]
+        # HDF5 lists groups alphabetically; harness files record the study's order.
+        names = json.loads(attrs["check_names"]) if "check_names" in attrs else \
+            list(file.get("checks", {}))
+        checks = [read_attrs(file["checks"][name]) for name in names]
     for check in checks:
         if "verdict" not in check:
             check["verdict"] = "PASS" if check.get("passed") else "FAIL"

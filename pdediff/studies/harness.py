@@ -30,9 +30,26 @@ A study module ``pdediff.studies.NAME`` defines only::
   case's result.
 
 The harness owns the rest: :func:`run` (settings and overrides, the executor, the
-clock, progress, the atomic file ``out/NAME.h5``, figures, the :class:`Summary`),
-:func:`plot` (figures redrawn from the file), :func:`main` (the four-line
-``studies/NAME.py`` scripts).
+clock, progress, the atomic file ``out/NAME.h5``, figures, the :class:`Summary` with
+``.table``, ``.counts``, ``.checks``, ``.settings``, ``.path``), :func:`plot`
+(figures redrawn from the file, no recomputation), :func:`main` (the four-line
+``studies/NAME.py`` scripts; same options as ``pdediff run NAME``).
+
+Executors: anything with ``submit(fn, *args)`` returning a future -- default serial in
+this process; :func:`process_executor` (``--jobs N``: N spawned processes, each capped at
+``cores // N`` numba threads); :func:`dask_executor` (``--scheduler ADDRESS``: a
+``dask.distributed`` client, each worker capped at its host's cores over the worker
+threads there).  Cases are computed independently and collected in case order, so the
+file is bitwise the same for every executor.
+
+Overrides: ``--set key=value`` (repeatable) and ``--config file.toml`` (top-level
+keys) set any ``Settings`` field; strings are parsed by the field's annotation
+(``int``, ``float``, ``bool`` as true/false, ``str``, tuples as ``a,b,c``); unknown
+fields raise ``ValueError`` listing the known ones.  The values used are stored.
+
+Studies not yet migrated define ``run(quick, out, progress) -> dict`` instead;
+:func:`pdediff.studies.run_study` and the commands dispatch on
+:func:`is_harness_study`, and the report reads their files (``passed`` -> PASS/FAIL).
 
 File layout of ``out/NAME.h5``: root attributes ``study``, ``pdediff_version``,
 ``parameters`` (JSON of ``asdict(settings)``, the values actually used), ``mode``
@@ -50,8 +67,8 @@ Verdict rules (docs/verification), enforced by the :class:`Check` constructors
   physical setting, with ``h`` and the time-integration tolerance refined together:
   PASS if every violation is zero, or if the nonzero violations (``>= 3`` of them) fit
   ``violation ~ C h^q`` with a 95 % interval for ``q`` whose lower end is above 0.5, or
-  if the violation is exactly zero at the finest resolutions after having been positive
-  only at coarser ones; FAIL otherwise.  The fitted order and interval are kept in
+  if the violation decreases strictly and is then exactly zero at the two (or more)
+  finest resolutions; FAIL otherwise.  The fitted order and interval are kept in
   :class:`Refinement` and go into the report.  With ``ratio`` (measured/bound at the
   finest resolution) a PASS with ``ratio < 1e-2`` becomes VACUOUS.
 * :meth:`Check.interval` -- a plain 95 % interval against a target (``side="above"``:
@@ -66,28 +83,24 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import importlib
 import importlib.util
 import io
 import json
-import math
-import os
-import sys
 import time
-import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import h5py
-import numpy as np
 
 from .._version import __version__
 from ..io import atomic_h5, read_attrs, read_tree, write_attrs, write_tree
+from ._checks import CONFIDENCE, ORDER_FLOOR, VACUOUS_RATIO, Check, Refinement, Verdict, count_verdicts
+from ._executors import SerialExecutor, dask_executor, process_executor
+from ._settings import _mode, add_run_arguments, make_settings, overrides_from, parse_overrides
 
 __all__ = [
     "Verdict",
@@ -96,11 +109,15 @@ __all__ = [
     "Summary",
     "VACUOUS_RATIO",
     "ORDER_FLOOR",
+    "CONFIDENCE",
+    "count_verdicts",
     "load_study",
     "is_harness_study",
     "study_description",
     "make_settings",
     "parse_overrides",
+    "add_run_arguments",
+    "overrides_from",
     "run",
     "plot",
     "read_study",
@@ -110,247 +127,6 @@ __all__ = [
     "dask_executor",
     "main",
 ]
-
-#: A bound that holds with measured/bound below this carries no evidence (VACUOUS).
-VACUOUS_RATIO = 1e-2
-#: A vanishing tolerance passes only if the lower end of the 95 % interval of its
-#: fitted order lies above this.
-ORDER_FLOOR = 0.5
-CONFIDENCE = 0.95
-
-
-class Verdict(str, Enum):
-    """The four verdicts; the report counts each separately."""
-
-    PASS = "PASS"
-    FAIL = "FAIL"
-    VACUOUS = "VACUOUS"
-    OBSERVATION = "OBSERVATION"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class Refinement:
-    """Evidence that a raw violation vanishes under refinement.
-
-    ``h``: resolution parameter (e.g. spacing), ``>= 3`` values; ``violation``: raw
-    violation (``>= 0``) at each; ``order``, ``low``, ``high``: the fitted order of
-    ``violation ~ C h^order`` and its 95 % interval over the nonzero violations
-    (``nan`` when fewer than 3 are nonzero).
-    """
-
-    h: tuple[float, ...]
-    violation: tuple[float, ...]
-    order: float = math.nan
-    low: float = math.nan
-    high: float = math.nan
-
-    def text(self) -> str:
-        pairs = ", ".join(f"{h:.3g}:{v:.2g}" for h, v in zip(self.h, self.violation))
-        if math.isnan(self.order):
-            return f"violation by h {{{pairs}}}"
-        return (f"order {self.order:.3g} [{self.low:.3g}, {self.high:.3g}] "
-                f"(violation by h {{{pairs}}})")
-
-
-def _floats(values: Any, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    if arr.size == 0:
-        raise ValueError(f"{name}: expected at least one value")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf")
-    return arr
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verified (or observed) statement, with its pre-stated criterion.
-
-    ``statement``: the claim; ``criterion``: how the verdict is decided, written before
-    the numbers; ``worst``: the worst measured value; ``margin``: signed slack of the
-    criterion (``>= 0`` where the criterion is met; units in ``criterion``);
-    ``figure``: path relative to the output folder; ``detail``: free text (which case
-    was worst, an explanation of a FAIL); ``refinement``: vanishing-tolerance evidence.
-
-    Build checks with the constructors, which encode the verdict rules.
-    """
-
-    name: str
-    statement: str
-    criterion: str
-    verdict: Verdict
-    worst: float
-    margin: float
-    figure: str = ""
-    detail: str = ""
-    refinement: Refinement | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict is Verdict.PASS
-
-    # ------------------------------------------------------------------ constructors
-    @classmethod
-    def bound(cls, name: str, statement: str, measured: Any, bound: Any, *,
-              criterion: str = "", figure: str = "", detail: str = "") -> Check:
-        """A proven upper bound ``measured <= bound`` (elementwise over cases).
-
-        FAIL if ``measured > bound`` anywhere; VACUOUS if it holds everywhere with
-        ``max(measured / bound) < 1e-2``; else PASS.  ``worst`` is the largest ratio
-        ``measured / bound`` (the tightest case), ``margin = 1 - worst``.  ``bound``
-        must be positive.
-        """
-        m = _floats(measured, "measured")
-        b = np.broadcast_to(_floats(bound, "bound"), m.shape) if np.size(bound) == 1 else \
-            _floats(bound, "bound")
-        if b.shape != m.shape:
-            raise ValueError(f"bound: expected one value or shape {m.shape}, got {b.shape}")
-        if np.any(b <= 0):
-            raise ValueError("bound: expected positive bounds (measured/bound is the evidence)")
-        ratio = m / b
-        worst = float(ratio.max())
-        if worst > 1.0:
-            verdict = Verdict.FAIL
-        elif worst < VACUOUS_RATIO:
-            verdict = Verdict.VACUOUS
-        else:
-            verdict = Verdict.PASS
-        text = criterion or (f"measured/bound <= 1 in every case; PASS if the largest ratio is "
-                             f">= {VACUOUS_RATIO:g}, VACUOUS below")
-        return cls(name, statement, text, verdict, worst, 1.0 - worst, figure, detail)
-
-    @classmethod
-    def vanishing(cls, name: str, statement: str, h: Any, violation: Any, *,
-                  criterion: str = "", ratio: float | None = None, figure: str = "",
-                  detail: str = "") -> Check:
-        """A continuum property whose discrete violation must vanish under refinement.
-
-        ``h``: ``>= 3`` distinct positive resolutions of one physical setting (refine
-        the time tolerance with them); ``violation``: raw violation ``>= 0`` at each
-        (the worst over cases at that resolution).  PASS if all are zero; if the
-        nonzero ones are followed by exact zeros at every finer resolution; or if
-        ``>= 3`` are nonzero and the 95 % interval of the fitted order ``q`` of
-        ``violation ~ C h^q`` lies above 0.5.  Otherwise FAIL.  ``worst``: the
-        violation at the finest ``h``; ``margin``: ``low - 0.5`` (``+inf`` when no
-        fit was needed, ``-inf`` when no fit was possible).  ``ratio``: optional
-        measured/bound at the finest ``h``; a PASS with ``ratio < 1e-2`` is VACUOUS.
-        """
-        from ..metrics import observed_order
-
-        hh = _floats(h, "h")
-        vv = _floats(violation, "violation")
-        if hh.shape != vv.shape:
-            raise ValueError(f"violation: expected one value per h ({hh.size}), got {vv.size}")
-        if hh.size < 3:
-            raise ValueError(f"h: a vanishing tolerance needs >= 3 resolutions, got {hh.size}")
-        if np.any(hh <= 0) or np.unique(hh).size != hh.size:
-            raise ValueError("h: expected distinct positive resolutions")
-        if np.any(vv < 0):
-            raise ValueError("violation: expected the raw violation (negative part), >= 0")
-        order = np.argsort(hh)[::-1]  # coarse to fine
-        hh, vv = hh[order], vv[order]
-        nonzero = vv > 0
-        fit = (math.nan, math.nan, math.nan)
-        if nonzero.sum() >= 3:
-            rate = observed_order(hh[nonzero], vv[nonzero], CONFIDENCE)
-            fit = (rate.slope, rate.ci[0], rate.ci[1])
-        last = np.flatnonzero(nonzero)
-        if not nonzero.any():
-            verdict, margin = Verdict.PASS, math.inf
-        elif last[-1] < vv.size - 1:
-            # Exactly zero at every resolution finer than the last violation.
-            verdict, margin = Verdict.PASS, math.inf
-        elif math.isnan(fit[0]):
-            verdict, margin = Verdict.FAIL, -math.inf
-        else:
-            margin = fit[1] - ORDER_FLOOR
-            verdict = Verdict.PASS if margin > 0 else Verdict.FAIL
-        if verdict is Verdict.PASS and ratio is not None and ratio < VACUOUS_RATIO:
-            verdict = Verdict.VACUOUS
-        text = criterion or (
-            f"raw violation at >= 3 resolutions (h and rtol refined together): PASS iff zero, "
-            f"or zero at the finest after positive at coarser, or its fitted order's 95% "
-            f"interval lies above {ORDER_FLOOR}")
-        refinement = Refinement(tuple(hh.tolist()), tuple(vv.tolist()), *fit)
-        return cls(name, statement, text, verdict, float(vv[-1]), float(margin), figure,
-                   detail, refinement)
-
-    @classmethod
-    def interval(cls, name: str, statement: str, estimate: float, low: float, high: float,
-                 target: float, side: str = "contains", *, criterion: str = "",
-                 figure: str = "", detail: str = "") -> Check:
-        """A plain 95 % interval ``[low, high]`` of ``estimate`` against ``target``.
-
-        ``side="above"``: PASS iff ``low > target`` (margin ``low - target``);
-        ``"below"``: PASS iff ``high < target`` (margin ``target - high``);
-        ``"contains"``: PASS iff ``low <= target <= high`` (margin the distance of
-        ``target`` inside the nearer end).  Anything else FAILs.
-        """
-        est, lo, hi, tgt = (float(v) for v in (estimate, low, high, target))
-        if not all(math.isfinite(v) for v in (est, lo, hi, tgt)):
-            verdict, margin = Verdict.FAIL, -math.inf
-        elif lo > hi:
-            raise ValueError(f"low: expected low <= high, got [{lo}, {hi}]")
-        else:
-            if side == "above":
-                margin = lo - tgt
-            elif side == "below":
-                margin = tgt - hi
-            elif side == "contains":
-                margin = min(tgt - lo, hi - tgt)
-            else:
-                raise ValueError(f"side: expected 'above', 'below' or 'contains', got {side!r}")
-            strict = side != "contains"
-            verdict = Verdict.PASS if (margin > 0 if strict else margin >= 0) else Verdict.FAIL
-        text = criterion or {
-            "above": f"plain 95% interval lies above {tgt:g}",
-            "below": f"plain 95% interval lies below {tgt:g}",
-            "contains": f"plain 95% interval contains {tgt:g}",
-        }.get(side, side)
-        detail = (f"estimate {est:.4g}, 95% interval [{lo:.4g}, {hi:.4g}]"
-                  + (f"; {detail}" if detail else ""))
-        return cls(name, statement, text, verdict, est, margin, figure, detail)
-
-    @classmethod
-    def observation(cls, name: str, statement: str, value: float, detail: str = "", *,
-                    figure: str = "") -> Check:
-        """A measured property that no theorem states: OBSERVATION, never a pass or fail."""
-        return cls(name, statement, "none: no theorem states this; recorded, not judged",
-                   Verdict.OBSERVATION, float(value), math.nan, figure, detail)
-
-    # ------------------------------------------------------------------------ output
-    def row(self) -> str:
-        evidence = f"  {self.refinement.text()}" if self.refinement is not None else ""
-        tail = f"  {self.detail}" if self.detail else ""
-        return (f"{self.verdict.value:<11} {self.name}: worst {self.worst:.4g}, margin "
-                f"{self.margin:.3g}{evidence}{tail}")
-
-    def to_attrs(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["verdict"] = self.verdict.value
-        values["passed"] = self.passed
-        values["refinement"] = None if self.refinement is None else asdict(self.refinement)
-        return values
-
-    @classmethod
-    def from_attrs(cls, attrs: Mapping[str, Any]) -> Check:
-        ref = attrs.get("refinement")
-        refinement = None if not ref else Refinement(
-            tuple(ref["h"]), tuple(ref["violation"]),
-            *(math.nan if ref[k] is None else float(ref[k]) for k in ("order", "low", "high")))
-        return cls(str(attrs["name"]), str(attrs.get("statement", "")),
-                   str(attrs.get("criterion", "")), Verdict(attrs["verdict"]),
-                   float(attrs.get("worst", math.nan)), float(attrs.get("margin", math.nan)),
-                   str(attrs.get("figure", "")), str(attrs.get("detail", "")), refinement)
-
-
-def count_verdicts(checks: Iterable[Check]) -> dict[str, int]:
-    counts = {v.value: 0 for v in Verdict}
-    for check in checks:
-        counts[check.verdict.value] += 1
-    return counts
 
 
 @dataclass(frozen=True)
@@ -412,171 +188,6 @@ def study_description(name: str) -> str:
     return ""
 
 
-def _coerce(value: Any, kind: Any, key: str) -> Any:
-    origin = typing.get_origin(kind)
-    if origin is tuple:
-        inner = typing.get_args(kind)
-        item = inner[0] if inner else str
-        if isinstance(value, str):
-            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{key}: expected a sequence of {getattr(item, '__name__', item)}")
-        if len(inner) == 2 and inner[1] is Ellipsis or len(inner) == 1:
-            return tuple(_coerce(v, item, key) for v in value)
-        if len(inner) != len(value):
-            raise ValueError(f"{key}: expected {len(inner)} values, got {len(value)}")
-        return tuple(_coerce(v, k, key) for v, k in zip(value, inner))
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        for option in typing.get_args(kind):
-            try:
-                return _coerce(value, option, key)
-            except (TypeError, ValueError):
-                continue
-        raise ValueError(f"{key}: {value!r} fits none of {kind}")
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false",
-                                                                "0", "no"):
-            return value.strip().lower() in ("true", "1", "yes")
-        raise ValueError(f"{key}: expected a bool (true/false), got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise TypeError(f"{key}: expected an int, got a bool")
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError as error:
-                raise ValueError(f"{key}: expected an int, got {value!r}") from error
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-        raise TypeError(f"{key}: expected an int, got {value!r}")
-    if kind is float:
-        if isinstance(value, bool):
-            raise TypeError(f"{key}: expected a float, got a bool")
-        try:
-            return float(value)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{key}: expected a float, got {value!r}") from error
-    if kind is str:
-        return str(value)
-    return value
-
-
-def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
-    """``["key=value", ...]`` -> ``{key: "value"}`` (values are coerced later)."""
-    out: dict[str, str] = {}
-    for pair in pairs or ():
-        if "=" not in pair:
-            raise ValueError(f"--set: expected key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
-def make_settings(module, settings: Any = None, *, quick: bool = False,
-                  overrides: Mapping[str, Any] | None = None):
-    """The study's ``Settings``: ``settings`` if given, else ``quick()`` or ``full()``,
-    with ``overrides`` (field name -> value; strings are parsed by the field's type)
-    applied.  Unknown fields raise ``ValueError`` listing the known ones."""
-    cls = module.Settings
-    if settings is None:
-        settings = cls.quick() if quick else cls.full()
-    elif not isinstance(settings, cls):
-        raise TypeError(f"settings: expected {cls.__module__}.Settings, got {type(settings)}")
-    if overrides:
-        hints = typing.get_type_hints(cls)
-        names = [f.name for f in dataclasses.fields(cls)]
-        changes = {}
-        for key, value in overrides.items():
-            if key not in names:
-                raise ValueError(f"overrides: unknown setting {key!r}; known: {', '.join(names)}")
-            changes[key] = _coerce(value, hints[key], key)
-        settings = dataclasses.replace(settings, **changes)
-    return settings
-
-
-def _mode(module, settings) -> str:
-    if settings == module.Settings.quick():
-        return "quick"
-    if settings == module.Settings.full():
-        return "full"
-    return "custom"
-
-
-# -------------------------------------------------------------------------- executors
-class SerialExecutor(Executor):
-    """Runs each submitted call at once, in this process."""
-
-    def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # delivered through the future, as a pool would
-            future.set_exception(error)
-        return future
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def _limit_threads(threads: int) -> None:
-    """Worker initializer: cap numba/BLAS/OpenMP threads at ``threads``."""
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-
-
-def process_executor(jobs: int) -> Executor:
-    """A process pool of ``jobs`` fresh (spawned) workers, each with
-    ``max(1, cores // jobs)`` numba threads so the cores are not oversubscribed."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from .._validate import positive_int
-
-    jobs = positive_int(jobs, "jobs")
-    threads = max(1, _cores() // jobs)
-    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
-                               initializer=_limit_threads, initargs=(threads,))
-
-
-def _worker_threads(nthreads: int) -> int:
-    import numba
-
-    threads = max(1, min(numba.config.NUMBA_NUM_THREADS, _cores() // max(1, nthreads)))
-    numba.set_num_threads(threads)
-    return threads
-
-
-def dask_executor(address: Any):
-    """A ``dask.distributed.Client`` for a scheduler ``address`` (or a ``LocalCluster``),
-    usable as an executor; each worker's numba threads are set to its host's cores
-    divided by the threads of the workers on that host."""
-    try:
-        from distributed import Client
-    except ImportError as error:  # pragma: no cover - optional extra
-        raise ImportError("--scheduler needs dask.distributed: pip install pdediff[dask]") \
-            from error
-    client = Client(address)
-    workers = client.scheduler_info()["workers"]
-    per_host: dict[str, int] = {}
-    for info in workers.values():
-        per_host[info["host"]] = per_host.get(info["host"], 0) + int(info["nthreads"])
-    for address_, info in workers.items():
-        client.run(_worker_threads, per_host[info["host"]], workers=[address_])
-    return client
-
-
 # ------------------------------------------------------------------------------ files
 def _roundtrip(tree: Mapping[str, Any]) -> dict[str, Any]:
     """``tree`` as it reads back from HDF5 (what ``plot`` will see)."""
@@ -607,7 +218,9 @@ def write_results(path: Path, name: str, settings, mode: str, results: Mapping[s
         write_attrs(file, {
             "study": name, "pdediff_version": __version__, "mode": mode,
             "quick": mode == "quick", "elapsed_s": float(elapsed),
-            "parameters": json.dumps(asdict(settings)), "case_keys": json.dumps(list(results)),
+            "parameters": json.dumps(asdict(settings)),
+            "case_keys": json.dumps(list(results)),
+            "check_names": json.dumps([c.name for c in checks]),
         })
         group = file.create_group("results")
         for key, value in results.items():
@@ -628,7 +241,7 @@ def read_study(path: Path) -> tuple[dict[str, Any], dict[str, dict], list[Check]
         keys = json.loads(attrs["case_keys"]) if "case_keys" in attrs else []
         results = {key: read_tree(file["results"][key]) for key in keys}
         checks = []
-        for cname in file.get("checks", {}):
+        for cname in json.loads(attrs.get("check_names", "[]")):
             cattrs = read_attrs(file["checks"][cname])
             if isinstance(cattrs.get("refinement"), str):
                 cattrs["refinement"] = json.loads(cattrs["refinement"])
@@ -638,6 +251,16 @@ def read_study(path: Path) -> tuple[dict[str, Any], dict[str, dict], list[Check]
 
 
 # ---------------------------------------------------------------------------- running
+class _Deferred:
+    """A call made when its result is asked for (the serial path of :func:`run`)."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def result(self):
+        return self.fn(*self.args)
+
+
 def run(name: str, settings: Any = None, *, quick: bool = False,
         overrides: Mapping[str, Any] | None = None, out: Path = Path("data"),
         progress: bool = True, executor: Executor | None = None) -> Summary:
@@ -675,8 +298,10 @@ def run(name: str, settings: Any = None, *, quick: bool = False,
     case_list = list(module.cases(settings))
     keys = [case.key for case in case_list]
     _check_keys(keys)
-    pool = executor if executor is not None else SerialExecutor()
-    futures = [pool.submit(module.compute, case, settings) for case in case_list]
+    if executor is None:  # serial, lazily: progress lines then time each case
+        futures = [_Deferred(module.compute, case, settings) for case in case_list]
+    else:
+        futures = [executor.submit(module.compute, case, settings) for case in case_list]
     raw = {}
     for i, (key, future) in enumerate(zip(keys, futures)):
         raw[key] = future.result()
@@ -712,34 +337,6 @@ def plot(name: str, out: Path = Path("data")) -> list[Path]:
     folder = Path(out) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     return [Path(p) for p in module.figures(results, folder)]
-
-
-# ------------------------------------------------------------------------ command line
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``pdediff run`` (and of the ``studies/NAME.py`` scripts)."""
-    parser.add_argument("--quick", action="store_true",
-                        help="start from Settings.quick() instead of Settings.full() "
-                        "(default: full)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override one Settings field (repeatable; tuples as a,b,c); "
-                        "applied after --config (default: none)")
-    parser.add_argument("--config", default=None, metavar="FILE.toml",
-                        help="TOML file of Settings fields (top-level keys; default: none)")
-    parser.add_argument("--out", default="data", help="output folder (default: data)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no per-case progress lines (default: print them)")
-
-
-def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if getattr(args, "config", None):
-        import tomllib  # Python >= 3.11
-
-        with open(args.config, "rb") as stream:
-            values.update(tomllib.load(stream))
-    values.update(parse_overrides(getattr(args, "overrides", [])))
-    return values
 
 
 def main(name: str, argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ class Settings:
     scale: float = 1.0
     label: str = "toy"
     flag: bool = False
+    solve: bool = False  # add one small numba Fokker-Planck solve per case
 
     @classmethod
     def quick(cls) -> Settings:
@@ -45,8 +46,20 @@ def cases(settings: Settings) -> list[Case]:
 def compute(case: Case, settings: Settings) -> dict:
     rng = np.random.default_rng(case.seed)
     x = settings.scale * rng.standard_normal(settings.n)
-    return {"x": x, "mean": float(x.mean()), "label": settings.label,
-            "nested": {"cumsum": np.cumsum(x)}}
+    out = {"x": x, "mean": float(x.mean()), "label": settings.label,
+           "nested": {"cumsum": np.cumsum(x)}}
+    if settings.solve:
+        from pdediff import Grid
+        from pdediff.distributions import GaussianMixture
+        from pdediff.fokker_planck import solve_forward
+        from pdediff.processes import VP
+
+        grid = Grid([(-4.0, 4.0)] * 2, 24)
+        law = GaussianMixture([[0.1 * case.seed, 0.0]], [0.3])
+        process = VP()
+        p0 = grid.normalize(law.cell_average(grid, 0.05, process))
+        out["p"] = solve_forward(p0, grid, process, [0.05, 0.3], progress=False).p[-1]
+    return out
 
 
 def checks(results: dict, settings: Settings) -> list[Check]:

@@ -56,7 +56,14 @@ def test_vanishing_noisy_order_fails_on_its_interval():
 def test_vanishing_zero_and_zero_tail():
     h = [0.1, 0.05, 0.025]
     assert Check.vanishing("v", "s", h, [0, 0, 0]).verdict is Verdict.PASS
-    assert Check.vanishing("v", "s", h, [1e-3, 1e-4, 0]).verdict is Verdict.PASS
+    assert Check.vanishing("v", "s", h, [1e-3, 0, 0]).verdict is Verdict.PASS
+    h4 = [0.1, 0.05, 0.025, 0.0125]
+    assert Check.vanishing("v", "s", h4, [1e-3, 1e-4, 0, 0]).verdict is Verdict.PASS
+    # one zero at the finest level is no evidence of vanishing (it may be a sign change)
+    assert Check.vanishing("v", "s", h, [1e-3, 1e-4, 0]).verdict is Verdict.FAIL
+    assert Check.vanishing("v", "s", h4, [3e-5, 3.1e-5, 1.1e-5, 0]).verdict is Verdict.FAIL
+    # not decreasing before the zeros
+    assert Check.vanishing("v", "s", h4, [1e-4, 2e-4, 0, 0]).verdict is Verdict.FAIL
     # a violation at the finest resolution cannot be excused by a zero at a coarser one
     assert Check.vanishing("v", "s", h, [0, 1e-4, 1e-4]).verdict is Verdict.FAIL
     assert Check.vanishing("v", "s", h, [0, 0, 0], ratio=1e-3).verdict is Verdict.VACUOUS
@@ -99,7 +106,7 @@ def test_run_writes_file_with_settings_used(tmp_path):
     assert summary.settings.seeds == (4, 5) and summary.settings.flag is True
     attrs, results, checks = harness.read_study(tmp_path / "_toy_study.h5")
     assert attrs["parameters"] == {"n": 100, "seeds": [4, 5], "scale": 0.5, "label": "toy",
-                                   "flag": True}
+                                   "flag": True, "solve": False}
     assert attrs["mode"] == "custom" and attrs["study"] == "_toy_study"
     assert list(results) == ["seed/4", "seed/5"]
     expected = 0.5 * np.random.default_rng(4).standard_normal(100)
@@ -151,3 +158,52 @@ def test_file_is_atomic_on_failure(tmp_path, monkeypatch):
 def test_unknown_study_names_the_known_ones():
     with pytest.raises(ValueError, match="li_yau"):
         harness.load_study("nope")
+
+
+# ------------------------------------------------------------------------- executors
+def _results(path):
+    return harness.read_study(path)[1]
+
+
+def _assert_identical(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            _assert_identical(a[key], b[key])
+        elif isinstance(a[key], np.ndarray):
+            assert a[key].dtype == b[key].dtype
+            assert a[key].tobytes() == b[key].tobytes(), key
+        else:
+            assert a[key] == b[key], key
+
+
+@pytest.mark.slow
+def test_serial_jobs_and_dask_give_identical_bits(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    overrides = {"solve": True, "seeds": (1, 2, 3)}
+    harness.run(TOY, quick=True, overrides=overrides, out=tmp_path / "serial", progress=False)
+    with harness.process_executor(2) as pool:
+        harness.run(TOY, quick=True, overrides=overrides, out=tmp_path / "jobs",
+                    progress=False, executor=pool)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        client = harness.dask_executor(cluster.scheduler_address)
+        try:
+            threads = client.run(lambda: __import__("numba").get_num_threads())
+            assert all(n == 1 for n in threads.values())  # 2 cores / 2 worker threads
+            harness.run(TOY, quick=True, overrides=overrides, out=tmp_path / "dask",
+                        progress=False, executor=client)
+        finally:
+            client.close()
+    serial = _results(tmp_path / "serial" / "_toy_study.h5")
+    assert "p" in serial["seed/1"]
+    _assert_identical(serial, _results(tmp_path / "jobs" / "_toy_study.h5"))
+    _assert_identical(serial, _results(tmp_path / "dask" / "_toy_study.h5"))
+
+
+def test_process_executor_caps_worker_threads():
+    with harness.process_executor(2) as pool:
+        env = pool.submit(__import__("os").getenv, "NUMBA_NUM_THREADS").result()
+    assert int(env) == max(1, len(__import__("os").sched_getaffinity(0)) // 2)
+    with pytest.raises(ValueError, match="jobs"):
+        harness.process_executor(0)
