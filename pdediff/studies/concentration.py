@@ -75,7 +75,7 @@ from scipy import stats
 from ..distributions import Annulus, Box, Circle, Points, point_mass
 from ..fokker_planck import solve_reverse
 from ..grid import Grid
-from ..metrics import fit_rate, kl
+from ..metrics import bootstrap, fit_rate, kl
 from ..processes import HeatFlow
 from ..scores import exact
 from ..theory import concentration_bound
@@ -307,10 +307,7 @@ def _slope_interval(t: np.ndarray, values: np.ndarray, rng: np.random.Generator,
     at every time) in quadrature.  ``values`` shape ``(len(t), N)``.  Returns
     ``(slope, half_width, regression_half_width, bootstrap_sd)``."""
     fit = fit_rate(t, np.sqrt(values.mean(axis=1)))
-    n = values.shape[1]
-    boot = np.array([_slope(t, values[:, rng.integers(0, n, n)].mean(axis=1))
-                     for _ in range(repeats)])
-    sd = float(np.std(boot, ddof=1))
+    sd = bootstrap(lambda v: _slope(t, v.mean(axis=1)), values, rng, repeats).sd
     regression = 0.5 * (fit.ci[1] - fit.ci[0])
     return fit.slope, math.hypot(regression, stats.norm.ppf(0.975) * sd), regression, sd
 

@@ -50,7 +50,7 @@ import numpy as np
 from scipy import stats
 
 from ..distributions import Points, Rings
-from ..metrics import fit_rate, w2
+from ..metrics import bootstrap, fit_rate, w2
 from ..processes import VP
 from ..scores import exact
 from ._halving import HALVING_FRACTION, halving_pair
@@ -204,10 +204,9 @@ def _memorisation(groups: dict[int, list[dict]], settings: Settings) -> Check:
 
         d = pooled("nearest_window")
         fit = fit_rate(sigma, d.mean(axis=1))
-        n = d.shape[1]
-        boot = [_slope(sigma, d[:, rng.integers(0, n, n)].mean(axis=1))
-                for _ in range(settings.bootstrap)]
-        half = math.hypot(0.5 * (fit.ci[1] - fit.ci[0]), z * float(np.std(boot, ddof=1)))
+        boot = bootstrap(lambda v, sigma=sigma: _slope(sigma, v.mean(axis=1)), d, rng,
+                         settings.bootstrap)
+        half = math.hypot(0.5 * (fit.ci[1] - fit.ci[0]), z * boot.sd)
         change = abs(_slope(sigma, pooled("nearest_window_fine").mean(axis=1))
                      - _slope(sigma, pooled("nearest_window_coarse").mean(axis=1)))
         rows.append((n_train, fit.slope, half, change / (HALVING_FRACTION * half),
