@@ -332,6 +332,8 @@ def figures(results: dict, folder: Path) -> list[Path]:
         ax.set_yscale("log")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("N" if ax is axes[2] else "t0")
+    axes[2].set_xticks(list(groups), labels=[str(n) for n in groups])
+    axes[2].minorticks_off()
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
     fig.suptitle("Stopping time: empirical score, reverse SDE (VP), two-ring population; "

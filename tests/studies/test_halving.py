@@ -49,3 +49,16 @@ def test_halving_pair_rejects_times_off_the_step_grid():
                               np.random.default_rng(0))
     assert _halving.converged(0.1, 1.0) and not _halving.converged(0.3, 1.0)
     assert not _halving.converged(float("nan"), 1.0)
+
+
+def test_full_settings_put_every_output_time_on_the_step_grid():
+    # halving_pair needs len(t_eval) - 1 to divide the step count (else ValueError late
+    # in a long run); check the full and quick settings of the three studies up front
+    from pdediff.studies import concentration, stopping_time
+
+    for settings in (concentration.Settings.quick(), concentration.Settings.full()):
+        assert settings.particle_steps % (settings.n_particle_times - 1) == 0
+        concentration.cases(settings)
+    for settings in (stopping_time.Settings.quick(), stopping_time.Settings.full()):
+        assert settings.steps % settings.n_t0 == 0
+        assert len(stopping_time.cases(settings)) == len(settings.sizes) * settings.seeds
