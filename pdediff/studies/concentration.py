@@ -524,7 +524,7 @@ def figures(results: dict, folder: Path) -> list[Path]:
     fig.suptitle("Concentration onto K (HeatFlow): RMS d_K and the square root of the bound",
                  fontsize=10)
     fig.tight_layout()
-    written = save_figure(fig, Path(folder) / "concentration", ("png", "pdf"))
+    written = save_figure(fig, Path(folder) / "concentration", ("png",))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(8, 3.8))
@@ -546,6 +546,6 @@ def figures(results: dict, folder: Path) -> list[Path]:
     ax.set_title("particle fits (step-extrapolated): plain 95% intervals", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    written += save_figure(fig, Path(folder) / "concentration_rates", ("png", "pdf"))
+    written += save_figure(fig, Path(folder) / "concentration_rates", ("png",))
     plt.close(fig)
     return [Path(p) for p in written]

@@ -65,10 +65,10 @@ class Settings:
     cells_1d: int = 400
     cells_2d: int = 96
     bins_2d: int = 32
-    particles_1d: int = 200_000
+    particles_1d: int = 100_000
     particles_2d: int = 20_000
-    steps: int = 500
-    null_repeats: int = 200
+    steps: int = 300
+    null_repeats: int = 100
     rtol: float = 1e-4
     datasets: tuple[str, ...] = DATASETS
     seed: int = 20261123
@@ -277,6 +277,6 @@ def figures(results: dict, folder: Path) -> list[Path]:
                     "null W2(X_M, Y_M) / q95 (histogram, 1-D top colour) and grid-particle "
                     "W2 (line)", fontsize=9)
     figure.tight_layout()
-    written = save_figure(figure, Path(folder) / "pde_vs_particles", ("png", "pdf"))
+    written = save_figure(figure, Path(folder) / "pde_vs_particles", ("png",))
     plt.close(figure)
     return [Path(p) for p in written]

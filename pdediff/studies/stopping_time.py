@@ -69,8 +69,8 @@ class Settings:
     the stopping times)."""
 
     sizes: tuple[int, ...] = (16, 64, 256, 1024)
-    seeds: int = 8
-    n_particles: int = 1000
+    seeds: int = 6
+    n_particles: int = 800
     steps: int = 300
     t0_min: float = 1e-6
     n_t0: int = 30
@@ -339,6 +339,6 @@ def figures(results: dict, folder: Path) -> list[Path]:
     fig.suptitle("Stopping time: empirical score, reverse SDE (VP), two-ring population; "
                  "one line per replicate", fontsize=10)
     fig.tight_layout()
-    written = save_figure(fig, Path(folder) / "stopping_time", ("png", "pdf"))
+    written = save_figure(fig, Path(folder) / "stopping_time", ("png",))
     plt.close(fig)
     return [Path(p) for p in written]
