@@ -24,15 +24,13 @@ from scipy import sparse
 
 from .grid import Grid
 from .processes import ForwardProcess
+from .residual import _check_accuracy, _check_grid, _diff
 from .scores import (
     ExactScore,
     KernelScore,
-    _check_accuracy,
-    _check_grid,
     _check_points,
     _check_process,
     _check_time,
-    _diff,
 )
 
 __all__ = [

@@ -1,7 +1,5 @@
-"""Concentration of reverse dynamics onto supp p_0 (DESIGN 3.4); see
-:mod:`pdediff.studies.concentration`.  Usage: ``python studies/concentration.py --quick``."""
+"""The concentration study: ``python studies/concentration.py [--quick] [--set key=value]``."""
+from pdediff.studies.harness import main
 
-from pdediff.studies.common import study_main
-from pdediff.studies.concentration import run
-
-raise SystemExit(study_main(run))
+if __name__ == "__main__":
+    raise SystemExit(main("concentration"))

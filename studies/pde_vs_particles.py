@@ -1,10 +1,5 @@
-"""Grid densities of the reverse ODE/SDE against particles.
-
-Usage: ``python studies/pde_vs_particles.py [--quick] [--out DIR]``.
-"""
-
-from pdediff.studies.common import study_main
-from pdediff.studies.pde_vs_particles import run
+"""The pde_vs_particles study: ``python studies/pde_vs_particles.py [--quick] [--set key=value]``."""
+from pdediff.studies.harness import main
 
 if __name__ == "__main__":
-    raise SystemExit(study_main(run))
+    raise SystemExit(main("pde_vs_particles"))

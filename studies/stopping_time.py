@@ -1,7 +1,5 @@
-"""Imitation vs generation against the stopping time t0 (DESIGN 3.6); see
-:mod:`pdediff.studies.stopping_time`.  Usage: ``python studies/stopping_time.py --quick``."""
+"""The stopping_time study: ``python studies/stopping_time.py [--quick] [--set key=value]``."""
+from pdediff.studies.harness import main
 
-from pdediff.studies.common import study_main
-from pdediff.studies.stopping_time import run
-
-raise SystemExit(study_main(run))
+if __name__ == "__main__":
+    raise SystemExit(main("stopping_time"))
