@@ -467,6 +467,60 @@ def test_quick_configuration_trend_and_speed():
     assert QUICK["n_space"] ** 2 * QUICK["n_time"] + QUICK["n_time"] == model.n_params
 
 
+# ----------------------------------------------------------------------------- reference, anchor
+def test_prior_reference_is_the_pushed_forward_prior_and_none_is_zero():
+    model = ScoreModel(OU1, reference="prior")
+    np.testing.assert_allclose(model.reference_std, np.sqrt(OU1.sigma2(OU1.T)), rtol=1e-15)
+    np.testing.assert_array_equal(model.reference_mean, 0.0)
+    rng = np.random.default_rng(40)
+    x = rng.uniform(-3, 3, (100, 2))
+    # the prior N(0, sigma_T^2 I) pushed through OU(1, 1) is N(0, I/2) up to e^{-20}
+    np.testing.assert_allclose(model.score(x, 0.5), -2.0 * x, rtol=1e-8)
+    assert np.max(np.abs(model.residual(x, 0.5))) < 1e-8
+    empty = ScoreModel(OU1, reference=None, n_space=5, n_time=4)
+    empty.params = rng.standard_normal(empty.n_params)
+    outside = np.array([[4.0, 0.0], [0.0, -5.0]])
+    np.testing.assert_array_equal(empty.score(outside, 0.5), 0.0)
+    np.testing.assert_array_equal(empty.score(outside, np.array([0.5, 0.7])), 0.0)
+    with pytest.raises(ValueError, match="reference"):
+        ScoreModel(OU1, reference="data")
+    with pytest.raises(ValueError, match="reference_mean"):
+        ScoreModel(OU1, reference="prior", reference_mean=[0.0, 0.0])
+
+
+def test_reference_round_trips_through_save_load(tmp_path):
+    for reference in ("prior", None):
+        model = ScoreModel(OU1, reference=reference, n_space=5, n_time=4)
+        model.params = np.random.default_rng(41).standard_normal(model.n_params)
+        loaded = ScoreModel.load(model.save(tmp_path / f"{reference}.h5"))
+        assert loaded.reference == reference
+        x = np.random.default_rng(42).uniform(-4, 4, (50, 2))
+        np.testing.assert_array_equal(loaded.score(x, 0.3), model.score(x, 0.3))
+
+
+def test_ridge_anchor_enters_the_objective():
+    # Claim: the ridge term is lam |p - p_anchor|^2 with p_anchor = 0 ("zero") or the
+    # DSM solution of the same DSM samples ("dsm"; the w = 0 fit with the same seed).
+    # Criterion: objective - dsm - w res equals that term to round-off, and the two
+    # anchors give different fits.
+    means, var = _gmm9()
+    x0 = _gmm_sample(means, var, 10_000, np.random.default_rng(43))
+    cfg = {**TINY, "max_iter": 4}
+    dsm = train_score_model(x0, OU1, 0.0, config=cfg, seed=0, progress=False, gauge=False)
+    fits = {anchor: train_score_model(x0, OU1, 1.0, config=cfg, seed=0, progress=False, gauge=False,
+                                      anchor=anchor) for anchor in ("zero", "dsm")}
+    for anchor, model in fits.items():
+        info = model.info
+        ridge_term = info["objective"] - info["dsm_loss"] - info["w_residual"] * info["residual_loss"]
+        reference = dsm.params if anchor == "dsm" else 0.0
+        expected = info["lam"] * np.sum((model.params - reference) ** 2)
+        np.testing.assert_allclose(ridge_term, expected, rtol=1e-6)
+        assert info["anchor"] == anchor
+    assert not np.allclose(fits["zero"].params, fits["dsm"].params)
+    with pytest.raises(ValueError, match="anchor"):
+        train_score_model(x0, OU1, 1.0, config=TINY, progress=False, anchor="data")
+
+
 # ----------------------------------------------------------------------------- storage, seeds
 def test_save_load_round_trip_is_exact(tmp_path):
     means, var = _gmm9()

@@ -2,15 +2,27 @@
 plus a Fokker–Planck residual penalty (Deveney et al., arXiv 2311.15996), without a
 neural network.
 
-Model (DESIGN section 2 notation, ``n`` = dimension, ``tau = log sigma_t``)::
+Model (notation of docs/theory, "Conventions"; ``n`` = dimension, ``tau = log sigma_t``)::
 
     phi_theta(x, t) = phi_ref(x, t) + alpha_t^2 sum_{j,k} theta_{jk} B_j(x) T_k(tau(t))
                       + c_gamma(t),
     c_gamma(t)      = alpha_t^2 sum_k gamma_k T_k(tau(t))          (gauge, optional)
 
-* ``phi_ref`` is the exact log-density of the reference law ``N(m0, diag(s0^2))``
-  pushed through the process: ``p_t = N(alpha_t m0, diag(alpha_t^2 s0^2 + sigma_t^2))``.
-  It solves the Fokker–Planck equation exactly, so ``R[phi_ref] = 0``.
+* ``phi_ref`` is selected by ``reference``:
+
+  - ``"data_gaussian"`` (default): the exact log-density of the reference law
+    ``N(m0, diag(s0^2))`` (by default the data's mean and per-axis spread) pushed
+    through the process, ``p_t = N(alpha_t m0, diag(alpha_t^2 s0^2 + sigma_t^2))``.
+    It solves the Fokker–Planck equation exactly, so ``R[phi_ref] = 0``;
+  - ``"prior"``: the same with ``m0 = 0``, ``s0 = sigma_T`` (data-independent; for
+    OU it is the prior ``N(0, sigma_T^2 I)`` at every t up to ``alpha_T^2``); also
+    ``R[phi_ref] = 0``;
+  - ``None``: ``phi_ref = 0`` (the correction carries everything inside the box and
+    the score is zero outside it).
+
+  With the default ridge anchor (zero) the residual fit is pulled toward
+  ``phi_ref``; when ``R[phi_ref] = 0`` a strong residual weight can collapse the
+  model onto ``phi_ref``, which is why the reference and the anchor are selectable.
 * ``B_j`` are tensor products of the cubic (default) B-splines on uniform knots whose
   support lies inside the box ``bounds`` (``scipy.interpolate.BSpline.design_matrix``;
   ``n_space`` per axis, knot spacing ``(high - low) / (n_space + 3)``). They vanish
@@ -54,280 +66,35 @@ and ``lambda(t) = sigma_t^2``::
 ``L_R`` is not (``|grad phi|^2``), and the sum is minimised by Levenberg–Marquardt
 with the analytic sparse Jacobian, started from the DSM solution.
 """
-
 from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
-import numpy.polynomial.polynomial as npoly
-import scipy.linalg
 import scipy.sparse as sp
-from scipy.interpolate import BSpline
-from tqdm.auto import tqdm
 
-from .io import load_tree, save_tree
-from .processes import ForwardProcess, process_from_dict
-from .residual import _residual, fokker_planck_residual
+from .. import _validate
+from ..io import load_tree, save_tree
+from ..processes import ForwardProcess, process_from_dict
+from ..residual import _residual
+from ._kernels import _tensor_spline_gradient
+from ._times import times_uniform_in_log_sigma
+from .basis import _cardinal_power_matrix, _cell_polynomials, _csr, _SplineAxis
 
-__all__ = [
-    "ScoreModel",
-    "QUICK",
-    "DEFAULT",
-    "train_score_model",
-    "sample_training_set",
-    "dsm_loss",
-    "mean_squared_residual",
-    "score_l2_error",
-    "fokker_planck_residual",
-]
+__all__ = ["ScoreModel", "REFERENCES", "ANCHORS"]
 
-#: Default configuration: 20 x 20 spatial splines x 8 time functions (3200 + 8
-#: parameters), 2e5 DSM samples, 2e4 collocation points.
-DEFAULT: dict[str, Any] = {
-    "n_space": 20,
-    "n_time": 8,
-    "n_dsm": 200_000,
-    "n_collocation": 20_000,
-    "max_iter": 30,
-}
-#: Quick configuration (a few seconds): 10 x 10 x 5 parameters, 2e4 DSM samples.
-QUICK: dict[str, Any] = {
-    "n_space": 10,
-    "n_time": 5,
-    "n_dsm": 20_000,
-    "n_collocation": 4_000,
-    "max_iter": 15,
-}
+#: The choices of ``phi_ref`` (module docstring).
+REFERENCES = ("data_gaussian", "prior", None)
+#: The choices of what the ridge pulls toward in the residual fit.
+ANCHORS = ("zero", "dsm")
 
 _CHUNK = 20_000
 
 
-# ----------------------------------------------------------------------------- helpers
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _nonnegative(name: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name}: expected a number >= 0, got {value!r}") from error
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return value
-
-
-def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an int or numpy.random.Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
-
-
-class _SplineAxis:
-    """Degree-``k`` B-splines on uniform knots over ``[low, high]``.
-
-    ``interior=False`` (time axis): ``size`` functions whose base interval
-    ``[knots[k], knots[size]]`` is ``[low, high]`` (a partition of unity there);
-    evaluation clips ``u`` to ``[low, high]`` and derivatives vanish outside.
-
-    ``interior=True`` (space axes): the ``size`` functions whose support lies inside
-    ``[low, high]`` (knot spacing ``(high - low) / (size + k)``); they vanish with their
-    first ``k - 1`` derivatives at the ends, so extending them by zero outside is
-    ``C^{k-1}``. Local index ``start + c`` may then fall outside ``[0, size)``: such
-    entries belong to boundary-crossing functions that are not in the basis, and their
-    values are returned but must be discarded by the caller (``valid``)."""
-
-    def __init__(self, low: float, high: float, size: int, degree: int, interior: bool = False) -> None:
-        self.low, self.high, self.size, self.degree = low, high, size, degree
-        self.interior = interior
-        self.n_full = size + 2 * degree if interior else size
-        h = (high - low) / (self.n_full - degree)
-        self.spacing = h
-        self.knots = low + h * (np.arange(self.n_full + degree + 1) - degree)
-        self.knots[degree] = low
-        self.knots[self.n_full] = high
-        self.offset = degree if interior else 0
-
-    def evaluate(self, u: np.ndarray, nu_max: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Return ``start`` (P,) and ``[d^nu B_{start + c}(u)]`` for nu = 0..nu_max,
-        each (P, degree + 1), ``start`` in the local numbering (see class docstring)."""
-        inside = (u >= self.low) & (u <= self.high)
-        uc = np.clip(u, self.low, self.high)
-        start, values = self._compact(uc, self.knots, self.degree)
-        # interior basis: zero extension outside the box; time basis: frozen (clipped)
-        out = [values * inside[:, None] if self.interior else values]
-        for nu in range(1, nu_max + 1):
-            out.append(self._derivative(uc, self.knots, self.degree, nu, start) * inside[:, None])
-        return start - self.offset, out
-
-    @staticmethod
-    def _compact(u: np.ndarray, knots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        matrix = BSpline.design_matrix(u, knots, k).tocsr()
-        # scipy stores exactly k+1 entries per row at contiguous columns start..start+k;
-        # we rely on it to avoid a dense conversion, so check it.
-        indices = matrix.indices.reshape(-1, k + 1)
-        start = indices[:, 0].astype(np.int64)
-        if matrix.indptr[-1] != u.size * (k + 1) or np.any(indices - start[:, None] != np.arange(k + 1)):
-            raise RuntimeError("unexpected sparsity layout of BSpline.design_matrix")
-        return start, matrix.data.reshape(-1, k + 1).copy()
-
-    @classmethod
-    def _derivative(cls, u, knots, k, nu, start) -> np.ndarray:
-        # d/du B_{i,k} = a_i B_{i,k-1} - a_{i+1} B_{i+1,k-1}, a_i = k / (t_{i+k} - t_i);
-        # the degree-(k-1) functions on knots[1:-1] are B_{i+1,k-1} of the full knots.
-        if nu == 0:
-            s, values = cls._compact(u, knots, k)
-            if np.any(s != start):
-                raise RuntimeError("inconsistent B-spline intervals")
-            return values
-        lower = cls._derivative(u, knots[1:-1], k - 1, nu - 1, start)  # full i = s+1..s+k
-        a = k / (knots[k:] - knots[:-k])
-        idx = start[:, None] + np.arange(k + 1)
-        padded = np.zeros((u.size, k + 2))
-        padded[:, 1 : k + 1] = lower  # padded[:, c] = B_{s+c, k-1}
-        return a[idx] * padded[:, :-1] - a[idx + 1] * padded[:, 1:]
-
-
-def _cardinal_power_matrix(degree: int) -> np.ndarray:
-    """``M[c, r]`` with ``B_c(f) = sum_r M[c, r] f^r`` for the ``degree + 1`` uniform
-    B-splines that are nonzero on one knot interval, ``f`` in [0, 1] the fraction of
-    the interval: the Cox–de Boor recursion (every denominator equals the level ``j``)
-    run on polynomial coefficients (rational entries, exact to round-off)."""
-    basis = [np.array([1.0])]
-    for j in range(1, degree + 1):
-        saved = np.zeros(1)
-        level = []
-        for r in range(j):
-            temp = basis[r] / j
-            level.append(npoly.polyadd(saved, npoly.polymul([r + 1.0, -1.0], temp)))
-            saved = npoly.polymul([j - r - 1.0, 1.0], temp)
-        basis = [*level, saved]
-    matrix = np.zeros((degree + 1, degree + 1))
-    for c, coefficients in enumerate(basis):
-        matrix[c, : coefficients.size] = coefficients
-    return matrix
-
-
-def _cell_polynomials(coefficients: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Power-basis coefficients of ``sum_j coefficients[j] B_j(x)`` (interior tensor
-    basis of :class:`_SplineAxis`, ``coefficients`` of shape ``(size,) * n``) on each
-    knot cell: ``(cells^n, (degree + 1)^n)``, cells in C order, and in the local
-    fractions ``f_d`` the polynomial ``sum_r A[cell, r] prod_d f_d^{r_d}``; ``matrix``
-    is :func:`_cardinal_power_matrix` of the degree."""
-    n, k1 = coefficients.ndim, matrix.shape[0]
-    degree = k1 - 1
-    size = coefficients.shape[0]
-    # full numbering: the interior functions are preceded and followed by ``degree``
-    # boundary-crossing functions that are not in the basis (coefficient 0)
-    full = np.zeros((size + 2 * degree,) * n)
-    full[(slice(degree, degree + size),) * n] = coefficients
-    out = np.lib.stride_tricks.sliding_window_view(full, (k1,) * n)  # (cells..., k1...)
-    for d in range(n):
-        out = np.moveaxis(np.tensordot(out, matrix, axes=([n + d], [0])), -1, n + d)
-    return np.ascontiguousarray(out.reshape(-1, k1**n))
-
-
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _tensor_spline_gradient(
-    x: np.ndarray, polynomials: np.ndarray, low: np.ndarray, spacing: np.ndarray,
-    cells: int, degree: int, out: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    """``out[p] = grad_x sum_r A[cell(x), r] prod_d f_d^{r_d}`` with ``A`` =
-    ``polynomials`` from :func:`_cell_polynomials` (``cells`` knot cells of width
-    ``spacing[d]`` per axis from ``low[d]``; zero outside the box).  The tensor sum is
-    contracted one axis at a time (last axis first), carrying the value and the
-    partial derivatives along the axes already contracted: ``(n + 1)(degree + 1)^n``
-    multiply-adds per point.  Points are split into a fixed number of chunks, each
-    with its own work arrays, so the result does not depend on the thread count."""
-    P, n = x.shape
-    k1 = degree + 1
-    combos = k1**n
-    inverse_spacing = 1.0 / spacing
-    nchunks = min(P, 256)
-    chunk = (P + nchunks - 1) // nchunks
-    for c in numba.prange(nchunks):
-        powers = np.empty((n, k1))
-        derivatives = np.empty((n, k1))
-        work = np.empty((n + 1, combos))  # rows 0..n-1: d/dx_e, row n: value
-        for p in range(c * chunk, min(P, (c + 1) * chunk)):
-            cell = 0
-            inside = True
-            for d in range(n):
-                u = (x[p, d] - low[d]) * inverse_spacing[d]
-                if not (0.0 <= u <= cells):
-                    inside = False
-                    break
-                i = min(int(u), cells - 1)
-                f = u - i
-                cell = cell * cells + i
-                powers[d, 0] = 1.0
-                derivatives[d, 0] = 0.0
-                for r in range(1, k1):
-                    derivatives[d, r] = r * powers[d, r - 1] * inverse_spacing[d]
-                    powers[d, r] = powers[d, r - 1] * f
-            if not inside:
-                for e in range(n):
-                    out[p, e] = 0.0
-                continue
-            for m in range(combos):
-                work[n, m] = polynomials[cell, m]
-            length = combos
-            for d in range(n - 1, -1, -1):
-                length //= k1
-                for e in range(d + 1, n):
-                    for q in range(length):
-                        total = 0.0
-                        for r in range(k1):
-                            total += work[e, q * k1 + r] * powers[d, r]
-                        work[e, q] = total
-                for q in range(length):
-                    value = 0.0
-                    slope = 0.0
-                    for r in range(k1):
-                        w = work[n, q * k1 + r]
-                        value += w * powers[d, r]
-                        slope += w * derivatives[d, r]
-                    work[d, q] = slope
-                    work[n, q] = value
-            for e in range(n):
-                out[p, e] = work[e, 0]
-
-
-def _csr(cols: np.ndarray, vals: np.ndarray, n_cols: int) -> sp.csr_matrix:
-    P, K = vals.shape
-    return sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, P * K + 1, K)), shape=(P, n_cols))
-
-
-def _add_gram(out: np.ndarray, cols: np.ndarray, vals: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """``out += A^T A`` for the sparse A whose row i has values ``vals[i]`` at columns
-    ``cols[i]``. Rows with equal ``key`` have the same column pattern, so they are
-    grouped and each group is one dense BLAS product: much faster than a sparse-sparse
-    product with 64+ entries per row. Repeated columns in a pattern may only be the
-    ghost column (its row/column of ``out`` is garbage and discarded by the caller)."""
-    order = np.argsort(key, kind="stable")
-    keys = key[order]
-    bounds = np.flatnonzero(np.diff(keys)) + 1
-    for group in np.split(order, bounds):
-        c = cols[group[0]]
-        v = vals[group]
-        out[np.ix_(c, c)] += v.T @ v
-    return out
-
-
-# ----------------------------------------------------------------------------- model
 class ScoreModel:
     """Log-density model linear in its parameters (module docstring gives the formula).
 
@@ -348,9 +115,12 @@ class ScoreModel:
         Spline degree (>= 2 so that the Laplacian exists; default 3, continuous).
     t_min
         Smallest training time; ``tau`` range is ``[log sigma_{t_min}, log sigma_T]``.
+    reference
+        ``"data_gaussian"``, ``"prior"`` or ``None`` (module docstring).
     reference_mean, reference_std
-        ``m0`` (shape (n,)) and ``s0`` (scalar or shape (n,), > 0) of the reference
-        Gaussian ``N(m0, diag(s0^2))`` whose pushed-forward log-density is ``phi_ref``.
+        ``m0`` (shape (n,); default 0) and ``s0`` (scalar or shape (n,), > 0; default 1)
+        of the reference Gaussian ``N(m0, diag(s0^2))`` whose pushed-forward
+        log-density is ``phi_ref``; only with ``reference="data_gaussian"``.
     gauge
         Keep the free gauge function ``c_gamma(t)`` (see module docstring).
 
@@ -371,16 +141,17 @@ class ScoreModel:
         n_time: int = 8,
         degree: int = 3,
         t_min: float = 1e-2,
+        reference: str | None = "data_gaussian",
         reference_mean: Sequence[float] | np.ndarray | None = None,
-        reference_std: float | Sequence[float] | np.ndarray = 1.0,
+        reference_std: float | Sequence[float] | np.ndarray | None = None,
         gauge: bool = True,
     ) -> None:
         if not isinstance(process, ForwardProcess):
             raise TypeError(f"process: expected a ForwardProcess, got {type(process).__name__}")
         self.process = process
-        self.degree = _positive_int("degree", degree, 2)
-        self.n_space = _positive_int("n_space", n_space, self.degree + 1)
-        self.n_time = _positive_int("n_time", n_time, self.degree + 1)
+        self.degree = _validate.integer(degree, "degree", minimum=2)
+        self.n_space = _validate.integer(n_space, "n_space", minimum=self.degree + 1)
+        self.n_time = _validate.integer(n_time, "n_time", minimum=self.degree + 1)
         try:
             b = np.asarray(bounds, dtype=float)
         except (TypeError, ValueError) as error:
@@ -394,6 +165,14 @@ class ScoreModel:
         self.t_min = float(t_min)
         if not (math.isfinite(self.t_min) and 0 < self.t_min < process.T):
             raise ValueError(f"t_min: expected 0 < t_min < T = {process.T}, got {t_min!r}")
+        self.reference = _validate.choice(reference, "reference", REFERENCES)
+        if reference != "data_gaussian" and (reference_mean is not None or reference_std is not None):
+            raise ValueError(
+                f"reference_mean/reference_std: only with reference='data_gaussian', got {reference!r}")
+        if reference == "prior":
+            reference_std = math.sqrt(float(process.sigma2(process.T)))
+        if reference_std is None:
+            reference_std = 1.0
         m0 = np.zeros(self.ndim) if reference_mean is None else np.asarray(reference_mean, float)
         s0 = (
             np.broadcast_to(np.asarray(reference_std, float), (self.ndim,)).copy()
@@ -554,6 +333,9 @@ class ScoreModel:
     def _reference(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """``phi_ref`` of ``N(alpha m0, diag(v))``, ``v = alpha^2 s0^2 + sigma^2``, and its
         exact derivatives; ``dv/dt = 2 a v + g^2``, ``d(alpha m0)/dt = a alpha m0``."""
+        if self.reference is None:
+            zero = np.zeros(x.shape[0])
+            return {"phi": zero, "grad": np.zeros_like(x), "lap": zero, "dt": zero}
         proc = self.process
         alpha = np.exp(np.asarray(proc.log_alpha(t), float))[:, None]
         a = np.asarray(proc.a(t), float)[:, None]
@@ -644,6 +426,8 @@ class ScoreModel:
         _tensor_spline_gradient(
             x, polynomials, self.bounds[:, 0].copy(), np.array([s.spacing for s in self._space]),
             self.n_space + self.degree, self.degree, out)
+        if self.reference is None:
+            return out
         proc = self.process
         alpha = math.exp(float(proc.log_alpha(t)))
         variance = alpha**2 * self.reference_std**2 + float(proc.sigma2(t))
@@ -666,7 +450,7 @@ class ScoreModel:
         return self._evaluate(xf, tf, 0)["dt"].reshape(batch)
 
     def residual(self, x: Any, t: Any) -> np.ndarray:
-        """Fokker–Planck residual (DESIGN section 2)::
+        """Fokker–Planck residual (docs/theory, "Equations")::
 
             R[phi](x, t) = d_t phi + n a + a x . grad phi - (g^2/2)(Lap phi + |grad phi|^2)
 
@@ -737,18 +521,7 @@ class ScoreModel:
             return self.t_min + u * (self.process.T - self.t_min)
         if time_sampling != "tau":
             raise ValueError(f"time_sampling: expected 'tau' or 't', got {time_sampling!r}")
-        grid = np.unique(
-            np.concatenate(
-                [
-                    np.geomspace(self.t_min, self.process.T, 4097),
-                    np.linspace(self.t_min, self.process.T, 4096),
-                ]
-            )
-        )
-        tau = np.maximum.accumulate(0.5 * np.log(np.asarray(self.process.sigma2(grid), float)))
-        keep = np.concatenate([[True], np.diff(tau) > 0])
-        target = self.tau_min + u * (self.tau_max - self.tau_min)
-        return np.clip(np.interp(target, tau[keep], grid[keep]), self.t_min, self.process.T)
+        return times_uniform_in_log_sigma(self.process, self.t_min, u)
 
     def sample_times(self, n: int, rng: np.random.Generator, time_sampling: str = "tau") -> np.ndarray:
         """``n`` random times on ``[t_min, T]``, uniform in ``tau`` or ``t``
@@ -766,6 +539,7 @@ class ScoreModel:
         uniform_fraction: float = 0.5,
         time_sampling: str = "tau",
         ridge: float = 1e-3,
+        anchor: str = "zero",
         max_iter: int = 30,
         tol: float = 1e-4,
         seed: int | np.random.Generator = 0,
@@ -791,6 +565,11 @@ class ScoreModel:
             ``"tau"`` (uniform in log sigma_t on [t_min, T]) or ``"t"``.
         ridge
             Relative Tikhonov weight (> 0): ``lam = ridge * mean(diag(H_DSM))``.
+        anchor
+            What the ridge pulls toward in the residual fit: ``"zero"`` (the penalty
+            ``lam |p|^2``, i.e. toward the reference ``phi_ref``) or ``"dsm"``
+            (``lam |p - p_DSM|^2``, toward the unregularised DSM solution). The DSM
+            solution itself always uses ``lam |p|^2``.
         max_iter, tol
             Levenberg–Marquardt iterations and relative objective-decrease stop.
         seed
@@ -806,168 +585,32 @@ class ScoreModel:
         Returns ``self.info``: ``dsm_loss``, ``residual_loss`` (training sets),
         ``objective``, ``iterations``, ``lam``, ``wall_time`` (s).
         """
-        start_time = time.perf_counter()
-        x0 = np.asarray(x0, dtype=float)
-        if x0.ndim != 2 or x0.shape[1] != self.ndim or x0.shape[0] < 1:
-            raise ValueError(f"x0: expected shape (N, {self.ndim}), got {x0.shape}")
-        if not np.all(np.isfinite(x0)):
-            raise ValueError("x0: must be finite")
-        w_residual = _nonnegative("w_residual", w_residual)
-        n_dsm = _positive_int("n_dsm", n_dsm)
-        n_collocation = _positive_int("n_collocation", n_collocation)
-        uniform_fraction = _nonnegative("uniform_fraction", uniform_fraction)
-        if uniform_fraction > 1:
-            raise ValueError(f"uniform_fraction: expected a number in [0, 1], got {uniform_fraction}")
-        ridge = _nonnegative("ridge", ridge)
-        if ridge == 0:
-            # splines whose support holds no sample are otherwise undetermined
-            raise ValueError("ridge: expected > 0 (unsampled splines are undetermined)")
-        max_iter = _positive_int("max_iter", max_iter, 0)
-        rng = _rng(seed)
+        from ._spline_fit import fit_spline
 
-        # DSM normal equations, accumulated in chunks (H = A^T A / P, r = A^T b / P).
-        t = self.sample_times(n_dsm, rng, time_sampling)
-        x_start = x0[rng.integers(0, x0.shape[0], n_dsm)]
-        z = rng.standard_normal((n_dsm, self.ndim))
-        alpha = np.exp(np.asarray(self.process.log_alpha(t), float))[:, None]
-        sigma = np.sqrt(np.asarray(self.process.sigma2(t), float))[:, None]
-        x = alpha * x_start + sigma * z
-        N = self.n_params
-        H = np.zeros((N + 1, N + 1))  # last row/column: the ghost, dropped below
-        r = np.zeros(N + 1)
-        c = 0.0
-        n_chunks = -(-n_dsm // _CHUNK)
-        bar = tqdm(
-            total=n_chunks + (max_iter if w_residual > 0 else 0),
-            disable=not progress,
-            desc="score model fit",
+        return fit_spline(
+            self, x0, w_residual=w_residual, n_dsm=n_dsm, n_collocation=n_collocation,
+            uniform_fraction=uniform_fraction, time_sampling=time_sampling, ridge=ridge,
+            anchor=anchor, max_iter=max_iter, tol=tol, seed=seed, progress=progress,
+            target_score=target_score,
         )
-        for lo in range(0, n_dsm, _CHUNK):
-            sl = slice(lo, min(n_dsm, lo + _CHUNK))
-            if target_score is None:
-                zz = z[sl]
-            else:
-                # explicit score matching: sigma grad phi + z -> sigma (grad phi - s*)
-                zz = -sigma[sl] * np.asarray(target_score(x[sl], t[sl]), dtype=float)
-                if zz.shape != x[sl].shape or not np.all(np.isfinite(zz)):
-                    raise ValueError("target_score: expected finite output of shape (P, n)")
-            cols, vals, b, key = self._dsm_rows(x[sl], t[sl], zz)
-            _add_gram(H, cols, vals, key)
-            r += np.bincount(cols.ravel(), weights=(vals * b[:, None]).ravel(), minlength=N + 1)
-            c += float(b @ b)
-            bar.update(1)
-        H = H[:N, :N] / n_dsm
-        r = r[:N] / n_dsm
-        c /= n_dsm
-        n_theta = self.theta.size
-        diag = np.diag(H)[:n_theta]
-        lam = ridge * float(np.mean(diag)) if np.mean(diag) > 0 else ridge
-        reg = np.full(N, lam)
-        reg[n_theta:] = 1e-6 * lam  # gauge: nearly free, kept only for invertibility
-
-        def dsm_value(p: np.ndarray) -> float:
-            return float(p @ H @ p - 2.0 * r @ p + c)
-
-        # DSM solution: (H + Lam) p = r. The gauge is unseen by DSM: gamma = 0 there.
-        M = H + np.diag(reg)
-        if self.gauge:
-            M[n_theta:, :] = 0.0
-            M[:, n_theta:] = 0.0
-            M[n_theta:, n_theta:] = np.eye(N - n_theta)
-            rhs = r.copy()
-            rhs[n_theta:] = 0.0
-        else:
-            rhs = r
-        # SPD thanks to the ridge (unsampled splines have eigenvalue >= lam)
-        p = scipy.linalg.cho_solve(scipy.linalg.cho_factor(M, check_finite=False), rhs)
-        self.params = p
-        iterations = 0
-        residual_loss = float("nan")
-        if w_residual > 0:
-            yt = self.sample_times(n_collocation, rng, time_sampling)
-            n_uniform = int(round(uniform_fraction * n_collocation))
-            y_uni = rng.uniform(self.bounds[:, 0], self.bounds[:, 1], (n_uniform, self.ndim))
-            idx = rng.integers(0, x0.shape[0], n_collocation - n_uniform)
-            ya = np.exp(np.asarray(self.process.log_alpha(yt[n_uniform:]), float))[:, None]
-            ys = np.sqrt(np.asarray(self.process.sigma2(yt[n_uniform:]), float))[:, None]
-            y_data = ya * x0[idx] + ys * rng.standard_normal((idx.size, self.ndim))
-            y = np.concatenate([y_uni, y_data])
-            wc = w_residual / n_collocation
-
-            def objective(q: np.ndarray) -> tuple[float, np.ndarray]:
-                self.params = q
-                Rq = self._residual_terms(y, yt)[0]
-                return dsm_value(q) + wc * float(Rq @ Rq) + float(q @ (reg * q)), Rq
-
-            F, _ = objective(p)
-            mu = 1e-3 * float(np.mean(np.diag(H)[:n_theta]))
-            for iteration in range(1, max_iter + 1):
-                iterations = iteration
-                self.params = p
-                R, cols, rows, key = self._jacobian_rows(y, yt)
-                JtJ = _add_gram(np.zeros((N + 1, N + 1)), cols, rows, key)[:N, :N]
-                JtR = np.bincount(cols.ravel(), weights=(rows * R[:, None]).ravel(), minlength=N + 1)[:N]
-                grad = H @ p - r + wc * JtR + reg * p
-                G = H + wc * JtJ + np.diag(reg)
-                accepted = False
-                for _ in range(12):
-                    try:
-                        factor = scipy.linalg.cho_factor(G + mu * np.eye(N), check_finite=False)
-                    except np.linalg.LinAlgError:
-                        mu *= 10.0
-                        continue
-                    step = scipy.linalg.cho_solve(factor, -grad, check_finite=False)
-                    F_new, R_new = objective(p + step)
-                    if F_new < F:
-                        accepted = True
-                        break
-                    mu *= 10.0
-                bar.update(1)
-                if not accepted:
-                    break
-                decrease = F - F_new
-                p, F = p + step, F_new
-                mu = max(mu / 3.0, 1e-15)
-                bar.set_postfix(objective=f"{F:.4g}")
-                if decrease <= tol * abs(F):
-                    break
-            self.params = p
-            Rf = self._residual_terms(y, yt)[0]
-            residual_loss = float(np.mean(Rf**2))
-        bar.close()
-        p = self.params
-        self.info = {
-            "w_residual": w_residual,
-            "dsm_loss": dsm_value(p),
-            "residual_loss": residual_loss,
-            "objective": dsm_value(p)
-            + (w_residual * residual_loss if w_residual > 0 else 0.0)
-            + float(p @ (reg * p)),
-            "iterations": iterations,
-            "lam": lam,
-            "n_dsm": n_dsm,
-            "n_collocation": n_collocation if w_residual > 0 else 0,
-            "time_sampling": time_sampling,
-            "uniform_fraction": uniform_fraction,
-            "ridge": ridge,
-            "wall_time": time.perf_counter() - start_time,
-        }
-        return self.info
 
     # ------------------------------------------------------------------ storage
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able) that rebuild an unfitted copy."""
-        return {
+        out = {
             "process": self.process.to_dict(),
             "bounds": self.bounds.tolist(),
             "n_space": self.n_space,
             "n_time": self.n_time,
             "degree": self.degree,
             "t_min": self.t_min,
-            "reference_mean": self.reference_mean.tolist(),
-            "reference_std": self.reference_std.tolist(),
+            "reference": self.reference,
             "gauge": self.gauge,
         }
+        if self.reference == "data_gaussian":
+            out["reference_mean"] = self.reference_mean.tolist()
+            out["reference_std"] = self.reference_std.tolist()
+        return out
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write configuration, ``theta``, ``gamma`` and ``info`` to HDF5 atomically
@@ -1004,151 +647,3 @@ class ScoreModel:
         return model
 
 
-# ----------------------------------------------------------------------------- evaluation
-def sample_training_set(
-    process: ForwardProcess, x0: np.ndarray, t: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Noised samples ``x = alpha_t x0 + sigma_t z`` for rows of ``x0`` (P, n) and
-    times ``t`` (P,); returns ``(x, z)``, both (P, n)."""
-    z = rng.standard_normal(x0.shape)
-    alpha = np.exp(np.asarray(process.log_alpha(t), float))[:, None]
-    sigma = np.sqrt(np.asarray(process.sigma2(t), float))[:, None]
-    return alpha * x0 + sigma * z, z
-
-
-def _eval_set(model: ScoreModel, x0: np.ndarray, n: int, seed, time_sampling: str):
-    rng = _rng(seed)
-    x0 = np.asarray(x0, dtype=float)
-    if x0.ndim != 2 or x0.shape[1] != model.ndim:
-        raise ValueError(f"x0: expected shape (N, {model.ndim}), got {x0.shape}")
-    n = _positive_int("n", n)
-    t = model.sample_times(n, rng, time_sampling)
-    x, z = sample_training_set(model.process, x0[rng.integers(0, x0.shape[0], n)], t, rng)
-    return x, z, t
-
-
-def dsm_loss(
-    model: ScoreModel,
-    x0: np.ndarray,
-    n: int = 50_000,
-    seed: int = 12345,
-    time_sampling: str = "tau",
-) -> float:
-    """Held-out ``L_DSM = mean || sigma_t s_theta(x, t) + z ||^2`` over ``n`` fresh
-    triples ``(t, x0, z)`` (t sampled as in training)."""
-    x, z, t = _eval_set(model, x0, n, seed, time_sampling)
-    sigma = np.sqrt(np.asarray(model.process.sigma2(t), float))[:, None]
-    return float(np.mean(np.sum((sigma * model.score(x, t) + z) ** 2, axis=1)))
-
-
-def mean_squared_residual(
-    model: ScoreModel,
-    x0: np.ndarray,
-    n: int = 20_000,
-    seed: int = 54321,
-    time_sampling: str = "tau",
-) -> float:
-    """Held-out ``mean R[phi_theta](x, t)^2`` with ``x ~ p_t`` (noised data) and ``t``
-    sampled as in training (units 1/time^2)."""
-    x, _, t = _eval_set(model, x0, n, seed, time_sampling)
-    return float(np.mean(model.residual(x, t) ** 2))
-
-
-def score_l2_error(
-    model: ScoreModel,
-    exact_score: Callable[[np.ndarray, float], np.ndarray],
-    x0: np.ndarray,
-    n: int = 20_000,
-    n_times: int = 40,
-    seed: int = 777,
-    time_sampling: str = "tau",
-) -> float:
-    """``E_t E_{x ~ p_t} || s_theta(x, t) - grad log p_t(x) ||^2`` (units 1/length^2):
-    midpoint rule over ``n_times`` times equispaced in ``tau`` (or ``t``) on
-    ``[t_min, T]`` (the training time law), and at each time Monte Carlo over
-    ``n // n_times`` points ``x = alpha_t x0 + sigma_t z`` (x0 drawn from the rows of
-    ``x0``). ``exact_score(x, t)`` maps points (m, n) and a float time to (m, n), e.g.
-    ``lambda x, t: dist.score(x, t, process)``."""
-    rng = _rng(seed)
-    x0 = np.asarray(x0, dtype=float)
-    if x0.ndim != 2 or x0.shape[1] != model.ndim:
-        raise ValueError(f"x0: expected shape (N, {model.ndim}), got {x0.shape}")
-    n_times = _positive_int("n_times", n_times)
-    per = max(1, _positive_int("n", n) // n_times)
-    times = model.times_from_unit((np.arange(n_times) + 0.5) / n_times, time_sampling)
-    total = 0.0
-    for t in times:
-        start = x0[rng.integers(0, x0.shape[0], per)]
-        x, _ = sample_training_set(model.process, start, np.full(per, t), rng)
-        exact = np.asarray(exact_score(x, float(t)), dtype=float)
-        if exact.shape != x.shape:
-            raise ValueError(f"exact_score: expected output shape {x.shape}, got {exact.shape}")
-        total += float(np.mean(np.sum((model.score(x, t) - exact) ** 2, axis=1)))
-    return total / n_times
-
-
-def train_score_model(
-    data: Any,
-    process: ForwardProcess,
-    w_residual: float = 0.0,
-    *,
-    config: str | dict[str, Any] = "default",
-    n_data: int = 100_000,
-    seed: int = 0,
-    progress: bool = True,
-    **overrides: Any,
-) -> ScoreModel:
-    """Build and fit a :class:`ScoreModel` (DSM + ``w_residual`` * mean R^2).
-
-    data
-        An array of samples (N, n), or an object with ``.sample(n, rng)`` (e.g.
-        ``pdediff.distributions.GaussianMixture``), from which ``n_data`` samples are
-        drawn with ``numpy.random.default_rng(seed)``.
-    config
-        ``"default"`` (:data:`DEFAULT`), ``"quick"`` (:data:`QUICK`) or a dict of the
-        same keys. ``overrides`` are passed to the constructor (``bounds``,
-        ``degree``, ``t_min``, ``reference_mean``, ``reference_std``, ``gauge``) or
-        to :meth:`ScoreModel.fit` (``uniform_fraction``, ``time_sampling``,
-        ``ridge``, ``tol``). The reference Gaussian defaults to the data's mean and
-        per-axis standard deviation.
-    """
-    if isinstance(config, str):
-        if config not in ("default", "quick"):
-            raise ValueError(f"config: expected 'default', 'quick' or a dict, got {config!r}")
-        cfg = dict(DEFAULT if config == "default" else QUICK)
-    elif isinstance(config, dict):
-        unknown = set(config) - set(DEFAULT)
-        if unknown:
-            raise ValueError(f"config: unknown keys {sorted(unknown)}; expected {sorted(DEFAULT)}")
-        cfg = {**DEFAULT, **config}
-    else:
-        raise TypeError(f"config: expected a str or dict, got {type(config).__name__}")
-    rng = _rng(seed)
-    if hasattr(data, "sample"):
-        x0 = np.asarray(data.sample(_positive_int("n_data", n_data), rng), dtype=float)
-    else:
-        x0 = np.asarray(data, dtype=float)
-    if x0.ndim != 2:
-        raise ValueError(f"data: expected samples of shape (N, n), got {x0.shape}")
-    ctor_keys = {"bounds", "degree", "t_min", "reference_mean", "reference_std", "gauge"}
-    fit_keys = {"uniform_fraction", "time_sampling", "ridge", "tol"}
-    unknown = set(overrides) - ctor_keys - fit_keys
-    if unknown:
-        raise TypeError(f"train_score_model: unexpected keyword(s) {sorted(unknown)}")
-    ctor = {k: v for k, v in overrides.items() if k in ctor_keys}
-    ctor.setdefault("reference_mean", x0.mean(axis=0))
-    ctor.setdefault("reference_std", x0.std(axis=0))
-    if "bounds" not in ctor and x0.shape[1] != 2:
-        raise ValueError("bounds: required when the data are not 2-D")
-    model = ScoreModel(process, n_space=cfg["n_space"], n_time=cfg["n_time"], **ctor)
-    model.fit(
-        x0,
-        w_residual=w_residual,
-        n_dsm=cfg["n_dsm"],
-        n_collocation=cfg["n_collocation"],
-        max_iter=cfg["max_iter"],
-        seed=rng,
-        progress=progress,
-        **{k: v for k, v in overrides.items() if k in fit_keys},
-    )
-    return model
