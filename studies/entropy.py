@@ -1,6 +1,5 @@
-"""Entropy (KL) study (DESIGN 3.3): ``python studies/entropy.py [--quick] [--out data]``."""
+"""KL along the reverse family: ``python studies/entropy.py [--quick] [--set key=value]``."""
+from pdediff.studies.harness import main
 
-from pdediff.studies.common import study_main
-from pdediff.studies.entropy import run
-
-raise SystemExit(study_main(run))
+if __name__ == "__main__":
+    raise SystemExit(main("entropy"))

@@ -1,10 +1,5 @@
-"""Li–Yau / Hamilton margins over time (DESIGN 3.1).
-
-Usage: ``python studies/li_yau.py [--quick] [--out DIR]``.
-"""
-
-from pdediff.studies.common import study_main
-from pdediff.studies.li_yau import run
+"""Li-Yau / Hamilton bounds: ``python studies/li_yau.py [--quick] [--set key=value]``."""
+from pdediff.studies.harness import main
 
 if __name__ == "__main__":
-    raise SystemExit(study_main(run))
+    raise SystemExit(main("li_yau"))

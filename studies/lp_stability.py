@@ -1,6 +1,5 @@
-"""L^p stability study (DESIGN 3.2): ``python studies/lp_stability.py [--quick] [--out data]``."""
+"""L^p stability of the reverse family: ``python studies/lp_stability.py [--quick] [--set k=v]``."""
+from pdediff.studies.harness import main
 
-from pdediff.studies.common import study_main
-from pdediff.studies.lp_stability import run
-
-raise SystemExit(study_main(run))
+if __name__ == "__main__":
+    raise SystemExit(main("lp_stability"))
