@@ -164,6 +164,9 @@ class Check:
               and bool(np.all(np.diff(vv[: last[-1] + 1]) < 0))):
             # Decreasing, then exactly zero at (at least) the two finest resolutions.
             verdict, margin = Verdict.PASS, math.inf
+            zeros = vv.size - 1 - int(last[-1])
+            detail = f"decreasing, then exactly zero at the {zeros} finest resolutions" + (
+                f"; {detail}" if detail else "")
         elif math.isnan(fit[0]):
             verdict, margin = Verdict.FAIL, -math.inf
         else:

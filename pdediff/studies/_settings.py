@@ -125,7 +125,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
-        import tomllib  # Python >= 3.11
+        try:
+            import tomllib  # Python >= 3.11
+        except ImportError:  # pragma: no cover - Python 3.10
+            try:
+                import tomli as tomllib
+            except ImportError as error:
+                raise ValueError("--config: reading TOML needs Python >= 3.11 or the "
+                                 "tomli package") from error
 
         with open(args.config, "rb") as stream:
             values.update(tomllib.load(stream))

@@ -30,9 +30,26 @@ A study module ``pdediff.studies.NAME`` defines only::
   case's result.
 
 The harness owns the rest: :func:`run` (settings and overrides, the executor, the
-clock, progress, the atomic file ``out/NAME.h5``, figures, the :class:`Summary`),
-:func:`plot` (figures redrawn from the file), :func:`main` (the four-line
-``studies/NAME.py`` scripts).
+clock, progress, the atomic file ``out/NAME.h5``, figures, the :class:`Summary` with
+``.table``, ``.counts``, ``.checks``, ``.settings``, ``.path``), :func:`plot`
+(figures redrawn from the file, no recomputation), :func:`main` (the four-line
+``studies/NAME.py`` scripts; same options as ``pdediff run NAME``).
+
+Executors: anything with ``submit(fn, *args)`` returning a future -- default serial in
+this process; :func:`process_executor` (``--jobs N``: N spawned processes, each capped at
+``cores // N`` numba threads); :func:`dask_executor` (``--scheduler ADDRESS``: a
+``dask.distributed`` client, each worker capped at its host's cores over the worker
+threads there).  Cases are computed independently and collected in case order, so the
+file is bitwise the same for every executor.
+
+Overrides: ``--set key=value`` (repeatable) and ``--config file.toml`` (top-level
+keys) set any ``Settings`` field; strings are parsed by the field's annotation
+(``int``, ``float``, ``bool`` as true/false, ``str``, tuples as ``a,b,c``); unknown
+fields raise ``ValueError`` listing the known ones.  The values used are stored.
+
+Studies not yet migrated define ``run(quick, out, progress) -> dict`` instead;
+:func:`pdediff.studies.run_study` and the commands dispatch on
+:func:`is_harness_study`, and the report reads their files (``passed`` -> PASS/FAIL).
 
 File layout of ``out/NAME.h5``: root attributes ``study``, ``pdediff_version``,
 ``parameters`` (JSON of ``asdict(settings)``, the values actually used), ``mode``

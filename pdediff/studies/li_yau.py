@@ -229,7 +229,8 @@ def _compute_exact(case: Case, settings: Settings) -> dict:
     levels = steps.size - 1
     eps = np.finfo(float).eps
     out = {k: np.empty((levels, times.size)) for k in (
-        "li_yau_min", "hamilton_min", "violation", "disagreement", "raw_disagreement")}
+        "li_yau_min", "hamilton_min", "violation", "disagreement", "raw_disagreement",
+        "roundoff")}
     out.update({k: np.empty(times.size) for k in ("tweedie_li_yau_min",
                                                   "tweedie_hamilton_min")})
     n = case.ndim
@@ -258,6 +259,7 @@ def _compute_exact(case: Case, settings: Settings) -> dict:
             # Round-off of the extrapolated stencil, in relative-margin units.
             bound = RICHARDSON_STENCIL * n * LOG_DENSITY_ULPS * eps * scale * sigma2 / h**2
             ly, ham = _margins(hess, sigma2)
+            out["roundoff"][j, k] = float(bound.max())
             out["li_yau_min"][j, k], out["hamilton_min"][j, k] = ly.min(), ham.min()
             out["violation"][j, k] = max(float(np.max(np.maximum(-ly - bound, 0.0))),
                                          float(np.max(np.maximum(-ham - bound, 0.0))))
@@ -320,6 +322,7 @@ def checks(results: dict[str, dict], settings: Settings) -> list[Check]:
     disagreement, worst_d = _worst(exact, "exact/", "disagreement")
     raw = max(float(r["raw_disagreement"][-1].max()) for r in exact.values())
     tightest = min(exact, key=lambda k: float(exact[k]["li_yau_min"][-1].min()))
+    allowance = max(float(r["roundoff"][-1].max()) for r in exact.values())
     out = [
         Check.vanishing(
             "li_yau_exact",
@@ -330,7 +333,9 @@ def checks(results: dict[str, dict], settings: Settings) -> list[Check]:
             criterion="negative part of either relative margin beyond the stencil round-off "
             "bound, max over cases/points/times, at each FD step c (h = c sigma_t): PASS iff "
             "zero or vanishing with fitted order whose 95% interval lies above 0.5",
-            figure=FIGURE, detail=f"tightest margin in {tightest}; worst per step: "
+            figure=FIGURE, detail=f"tightest margin "
+            f"{float(exact[tightest]['li_yau_min'][-1].min()):.3g} in {tightest}; largest "
+            f"round-off allowance at the finest step {allowance:.2g}; worst per step: "
             f"{', '.join(worst_v)}"),
         Check.vanishing(
             "li_yau_tweedie_route",
