@@ -255,7 +255,7 @@ def test_tiny_study_end_to_end(tmp_path):
     settings = dataclasses.replace(
         Settings.quick(), models=("spline",), w_values=(0.0, 10.0), seeds_spline=2, nodes=6,
         levels=(1, 2, 3), particles=200, bound_cells=12, bound_times=6, table_nodes=12,
-        spline_space=6, spline_time=3, spline_dsm=2_000, spline_collocation=500,
+        spline_space=6, spline_time=4, spline_dsm=2_000, spline_collocation=500,
         spline_iterations=3, spline_data=2_000, eval_points=300, eval_times=3,
         model_root=str(tmp_path / "models"))
     summary = harness.run("ode_sde_gap", settings, out=tmp_path, progress=False)
