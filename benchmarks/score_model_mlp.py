@@ -12,7 +12,8 @@
 
 2. Training cost (``--training``): seconds per Adam iteration of ``train_mlp``'s step
    (DSM + w R^2, w > 0, and DSM only) at the paper's batch sizes (2e5 DSM triples,
-   5e4 residual points) and at the quick size (2e3 / 1e3), measured over a few
+   5e4 residual points), at the quick size (2e3 / 1e3), and for a small (32, 32)
+   network at 1e3 / 5e2, measured over a few
    iterations after compilation, extrapolated to 1k iterations and to the paper's
    100k-iteration schedule.
 
@@ -121,9 +122,12 @@ def bench_training(iterations: int) -> dict:
     paper = TrainOptions()
     out = {}
     load_before = os.getloadavg()
-    for label, n_dsm, n_res in (("paper", paper.batch_dsm, paper.batch_residual), ("quick", 2_000, 1_000)):
+    sizes = (("paper", (80, 80, 80), paper.batch_dsm, paper.batch_residual),
+             ("quick", (80, 80, 80), 2_000, 1_000),
+             ("small_net_quick", (32, 32), 1_000, 500))
+    for label, widths, n_dsm, n_res in sizes:
         for w in (1.0, 0.0):
-            model = MLPLogDensity()
+            model = MLPLogDensity(widths=widths)
             loss = LossOptions(residual_weight=w)
             step, _ = _compiled_steps(model.fn, w, paper.iterations, paper.learning_rates)
             state = _optimizer(paper.iterations, paper.learning_rates).init(model.params)
@@ -145,7 +149,7 @@ def bench_training(iterations: int) -> dict:
                     stepping.append(end - middle)
             per = float(np.median(np.add(sampling, stepping)))
             out[f"{label}_w{'>0' if w > 0 else '=0'}"] = {
-                "batch_dsm": n_dsm, "batch_residual": n_res if w > 0 else 0,
+                "widths": list(widths), "batch_dsm": n_dsm, "batch_residual": n_res if w > 0 else 0,
                 "iterations_timed": n,
                 "seconds_per_iteration_median": per,
                 "sampling_seconds_per_iteration_median": float(np.median(sampling)),

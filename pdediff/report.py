@@ -124,6 +124,7 @@ def write_report(out: Path = Path("data"), timings: Mapping[str, float] | None =
     target = out / "report.md"
     out.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".report.md.", dir=out)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is for everyone to read
     with os.fdopen(handle, "w") as stream:
         stream.write("\n".join(lines))
     os.replace(tmp, target)

@@ -55,8 +55,7 @@ __all__ = [
     "score_l2_error",
     "fokker_planck_residual",
     "_SplineAxis",
-    *_NEURAL,
-]
+]  # the neural names (``_NEURAL``) are left out so that ``import *`` works without JAX
 
 
 def __getattr__(name: str) -> Any:
@@ -66,3 +65,7 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f"{__name__}.{_NEURAL[name]}")
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NEURAL})

@@ -140,6 +140,7 @@ def _padded_size(m: int, chunk: int) -> int:
     sizes per octave of batch size."""
     if m >= chunk:
         return chunk
+    m = max(m, 1)
     quantum = max(256, (1 << max(0, (m - 1).bit_length())) // 16)
     return min(chunk, -(-m // quantum) * quantum)
 
@@ -333,6 +334,32 @@ class MLPLogDensity(JaxLogDensity):
                     entry[name] = jnp.asarray(value)
                 new.append(entry)
         self.params = new
+
+    @classmethod
+    def from_linear_layers(cls, layers: Sequence[tuple[Any, Any]], *, activation: str = "softplus",
+                           beta: float = 100.0, dtype: str = "float32") -> MLPLogDensity:
+        """The network with given Linear layers in ``torch.nn.Linear`` layout: a list of
+        ``(weight (fan_out, fan_in), bias (fan_out,))`` pairs from the input layer
+        (``fan_in = n + 1``, inputs ordered ``(t, x_1, ..., x_n)`` as in the paper's
+        code) to the scalar output layer; e.g. ``[(sd[f"{k}.weight"], sd[f"{k}.bias"])
+        for k in ("input", "hidden1", "hidden2", "output")]`` of a state dict, as
+        numpy arrays."""
+        arrays = [(np.asarray(w, dtype=float), np.asarray(b, dtype=float)) for w, b in layers]
+        if len(arrays) < 2:
+            raise ValueError("layers: expected at least an input and an output layer")
+        for k, (w, b) in enumerate(arrays):
+            if w.ndim != 2 or b.shape != (w.shape[0],):
+                raise ValueError(f"layers[{k}]: expected weight (out, in) and bias (out,), "
+                                 f"got {w.shape} and {b.shape}")
+            if k and w.shape[1] != arrays[k - 1][0].shape[0]:
+                raise ValueError(f"layers[{k}]: fan_in {w.shape[1]} != previous fan_out "
+                                 f"{arrays[k - 1][0].shape[0]}")
+        if arrays[-1][0].shape[0] != 1:
+            raise ValueError(f"layers: expected a scalar output, got {arrays[-1][0].shape[0]}")
+        model = cls(widths=tuple(w.shape[0] for w, _ in arrays[:-1]), activation=activation,
+                    beta=beta, ndim=arrays[0][0].shape[1] - 1, dtype=dtype)
+        model.set_weights([{"W": w.T.astype(dtype), "b": b.astype(dtype)} for w, b in arrays])
+        return model
 
     def __repr__(self) -> str:
         return (f"MLPLogDensity(widths={self.widths}, activation={self.activation!r}, "

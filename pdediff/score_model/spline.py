@@ -59,13 +59,17 @@ and ``lambda(t) = sigma_t^2``::
 
     L_DSM(theta) = mean || sigma_t grad phi_theta(x, t) + z ||^2
     L_R(theta)   = mean R[phi_theta](y, s)^2      (collocation points (y, s))
-    minimise  L_DSM + w_R L_R + lam (|theta|^2 + 1e-6 |gamma|^2),
-    lam = ridge * mean(diag(Hessian of L_DSM in theta)).
+    minimise  L_DSM + w_R L_R + lam (|theta - theta_a|^2 + 1e-6 |gamma - gamma_a|^2),
+    lam = ridge * mean(diag(Hessian of L_DSM in theta)),
+
+with the anchor ``(theta_a, gamma_a) = 0`` (``anchor="zero"``, default) or the DSM
+solution (``anchor="dsm"``, for ``w_R > 0``; the DSM solution itself is anchored at 0).
 
 ``L_DSM`` is quadratic in ``theta`` (its minimiser solves the normal equations);
 ``L_R`` is not (``|grad phi|^2``), and the sum is minimised by Levenberg–Marquardt
 with the analytic sparse Jacobian, started from the DSM solution.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,12 +82,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _validate
-from ..io import load_tree, save_tree
-from ..processes import ForwardProcess, process_from_dict
+from ..processes import ForwardProcess
 from ..residual import _residual
 from ._kernels import _tensor_spline_gradient
 from ._times import times_uniform_in_log_sigma
 from .basis import _cardinal_power_matrix, _cell_polynomials, _csr, _SplineAxis
+from .reference import reference_terms
 
 __all__ = ["ScoreModel", "REFERENCES", "ANCHORS"]
 
@@ -331,25 +335,8 @@ class ScoreModel:
         return feats
 
     def _reference(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
-        """``phi_ref`` of ``N(alpha m0, diag(v))``, ``v = alpha^2 s0^2 + sigma^2``, and its
-        exact derivatives; ``dv/dt = 2 a v + g^2``, ``d(alpha m0)/dt = a alpha m0``."""
-        if self.reference is None:
-            zero = np.zeros(x.shape[0])
-            return {"phi": zero, "grad": np.zeros_like(x), "lap": zero, "dt": zero}
-        proc = self.process
-        alpha = np.exp(np.asarray(proc.log_alpha(t), float))[:, None]
-        a = np.asarray(proc.a(t), float)[:, None]
-        g2 = np.asarray(proc.g2(t), float)[:, None]
-        v = alpha**2 * self.reference_std**2 + np.asarray(proc.sigma2(t), float)[:, None]
-        mean = alpha * self.reference_mean
-        r = x - mean
-        dv = 2.0 * a * v + g2
-        return {
-            "phi": np.sum(-0.5 * r**2 / v - 0.5 * np.log(2.0 * np.pi * v), axis=1),
-            "grad": -r / v,
-            "lap": np.sum(-1.0 / v, axis=1),
-            "dt": np.sum(r * a * mean / v + 0.5 * r**2 * dv / v**2 - 0.5 * dv / v, axis=1),
-        }
+        return reference_terms(self.reference, self.reference_mean, self.reference_std,
+                               self.process, x, t)
 
     def _evaluate(self, x: np.ndarray, t: np.ndarray, nu: int) -> dict[str, np.ndarray]:
         """phi, dt (P,), grad (P, n), lap (P,) of the full model, in chunks."""
@@ -613,37 +600,15 @@ class ScoreModel:
         return out
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write configuration, ``theta``, ``gamma`` and ``info`` to HDF5 atomically
-        (``pdediff.io.save_tree``); :meth:`load` restores them bit for bit."""
-        return save_tree(
-            path,
-            {
-                "kind": "ScoreModel",
-                "config": self.config(),
-                "theta": self.theta,
-                "gamma": self.gamma,
-                "info": {k: v for k, v in self.info.items()},
-            },
-        )
+        """Write configuration, ``theta``, ``gamma`` and ``info`` to HDF5 atomically;
+        :meth:`load` restores them bit for bit (:func:`pdediff.score_model.io.save_spline`)."""
+        from .io import save_spline
+
+        return save_spline(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ScoreModel:
-        """Inverse of :meth:`save`."""
-        tree = load_tree(path)
-        if tree.get("kind") != "ScoreModel":
-            raise ValueError(f"path: {path} does not hold a ScoreModel")
-        cfg = dict(tree["config"])
-        process = process_from_dict(cfg.pop("process"))
-        model = cls(process, **cfg)
-        theta = np.array(tree["theta"], dtype=float)
-        gamma = np.array(tree["gamma"], dtype=float)
-        if theta.shape != model.theta.shape or gamma.shape != model.gamma.shape:
-            raise ValueError(
-                f"path: theta/gamma shapes {theta.shape}/{gamma.shape} do not match the "
-                f"stored configuration {model.theta.shape}/{model.gamma.shape}"
-            )
-        model.theta, model.gamma = theta, gamma
-        model.info = dict(tree.get("info", {}))
-        return model
+        """Inverse of :meth:`save` (:func:`pdediff.score_model.io.load_spline`)."""
+        from .io import load_spline
 
-
+        return load_spline(path)

@@ -169,3 +169,20 @@ def test_import_without_jax_names_the_extra():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_from_linear_layers_matches_a_torch_layout_forward_pass():
+    # the torch convention y = x W^T + b, written out in numpy, against the JAX model
+    rng = np.random.default_rng(11)
+    sizes = (3, 7, 5, 1)
+    layers = [(rng.normal(size=(o, i)), rng.normal(size=o)) for i, o in zip(sizes[:-1], sizes[1:])]
+    model = MLPLogDensity.from_linear_layers(layers, beta=4.0, dtype="float64")
+    assert model.widths == (7, 5) and model.ndim == 2
+    x, t = rng.normal(size=(20, 2)), 0.4
+    z = np.concatenate([np.full((20, 1), t), x], axis=1)
+    for w, b in layers[:-1]:
+        z = np.logaddexp(0.0, 4.0 * (z @ w.T + b)) / 4.0
+    expected = (z @ layers[-1][0].T + layers[-1][1])[:, 0]
+    np.testing.assert_allclose(model.log_density(x, t), expected, rtol=1e-13)
+    with pytest.raises(ValueError, match="layers"):
+        MLPLogDensity.from_linear_layers(layers[:-1])
