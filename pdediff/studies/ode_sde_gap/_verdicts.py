@@ -132,7 +132,10 @@ def checks(results: dict[str, dict], settings: Any) -> list[Check]:
             detail = (f"{len(weak)} of {len(rows)} rows have W2/bound <= {VACUOUS_RATIO:g} (no "
                       f"evidence){': ' + ', '.join(weak) if weak else ''}; W2 by exact OT on "
                       f"the cells of the bound's own {settings.bound_cells}^2 solve, L over "
-                      "the whole box")
+                      "the whole box; not subtracted: the same solve's W2(ODE, SDE) with the "
+                      "exact score (zero in the continuum) = "
+                      + ", ".join(f"{d}: {results[f'truth/{d}']['bound_floor_w2']:.3g}"
+                                  for d in data_sets if f"truth/{d}" in results))
             out.append(Check.bound(
                 f"gap_bound_{model}",
                 f"({model}) W2(q_ODE(t0), q_SDE(t0)) <= int ||v - w||_L2(q_SDE) exp(int L) dt "
