@@ -270,3 +270,22 @@ def test_tiny_study_end_to_end(tmp_path):
     assert (tmp_path / "figures" / "ode_sde_gap_spline.png").exists()
     assert (tmp_path / "figures" / "ode_sde_gap_table.md").exists()
     assert harness.plot("ode_sde_gap", out=tmp_path)
+
+
+@pytest.mark.slow
+def test_mlp_rows_come_from_the_model_cache(tmp_path):
+    from pdediff.studies.ode_sde_gap._models import build_model, data_laws
+
+    pytest.importorskip("jax")
+    settings = dataclasses.replace(Settings.quick(), mlp_widths=(8,), train_iterations=(5, 3, 2),
+                                   train_batch_dsm=64, train_batch_residual=32,
+                                   model_root=str(tmp_path / "models"))
+    law, process = data_laws()["blob"], OU(1.0, 1.0, T=10.0)
+    model, first = build_model("mlp", law, process, 1.0, 7, settings)
+    again, second = build_model("mlp", law, process, 1.0, 7, settings)
+    assert first["status"] == "trained" and second["status"] == "hit"
+    assert first["key"] == second["key"] and first["complete"]
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    assert np.array_equal(model.score(x, 0.5), again.score(x, 0.5))
+    other, third = build_model("mlp", law, process, 10.0, 7, settings)
+    assert third["key"] != first["key"]
