@@ -137,7 +137,7 @@ class Settings:
     data: tuple[str, ...] = DATA
     w_values: tuple[float, ...] = W_RESIDUAL
     seeds_mlp: int = 3
-    seeds_spline: int = 1
+    seeds_spline: int = 3
     seed: int = 20261201
     T: float = 10.0
     t0: float = 1e-3
@@ -149,7 +149,7 @@ class Settings:
     table_nodes: int = 128
     bound_times: int = 40
     bound_cells: int = 64
-    particles: int = 500_000
+    particles: int = 25_000
     sampler_refine: bool = True
     mlp_widths: tuple[int, ...] = (80, 80, 80)
     train_iterations: tuple[int, ...] = (25_000, 65_000, 10_000)
