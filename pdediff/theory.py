@@ -22,16 +22,11 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from . import _validate
 from .grid import Grid
 from .processes import ForwardProcess
 from .residual import _check_accuracy, _check_grid, _diff
-from .scores import (
-    ExactScore,
-    KernelScore,
-    _check_points,
-    _check_process,
-    _check_time,
-)
+from .scores import ExactScore, KernelScore
 
 __all__ = [
     "concentration_bound",
@@ -70,9 +65,9 @@ def _exact_hessian(dist: Any, process: ForwardProcess, x: np.ndarray, t: float) 
 
 
 def _prepare(dist: Any, process: Any, x: Any, t: Any) -> tuple[ForwardProcess, np.ndarray, float]:
-    process = _check_process(process)
-    x = _check_points(x, getattr(dist, "ndim", None))
-    t = _check_time(t, positive=True)
+    process = _validate.process(process)
+    x = _validate.points(x, "x", getattr(dist, "ndim", None))
+    t = _validate.forward_time(t, "t", positive_only=True)
     return process, x, t
 
 
@@ -207,8 +202,8 @@ def _stencil_reach(grid: Grid, accuracy: int) -> sparse.csr_matrix:
 
 def _snapshot_hessian(p, grid, process, t, floor, accuracy):
     """Checked ``(process, t)`` and ``grid_log_hessian(p)``: ``(process, t, hess, mask)``."""
-    process = _check_process(process)
-    t = _check_time(t, positive=True)
+    process = _validate.process(process)
+    t = _validate.forward_time(t, "t", positive_only=True)
     return (process, t, *grid_log_hessian(p, grid, floor, accuracy))
 
 
@@ -313,11 +308,11 @@ def lp_stability_bound(
     """
     p = _check_exponent(p)
     n = _check_dimension(n)
-    process = _check_process(process)
+    process = _validate.process(process)
     eps = float(eps)
     if not (math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
-    T = process.T if T is None else _check_time(T, "T", positive=True)
+    T = process.T if T is None else _validate.forward_time(T, "T", positive_only=True)
     norm_T = float(norm_T)
     if not (math.isfinite(norm_T) and norm_T >= 0):
         raise ValueError(f"norm_T: expected a finite number >= 0, got {norm_T!r}")
@@ -380,7 +375,7 @@ def concentration_bound(
     Parameters: ``kl0 >= 0`` (nats), ``n`` dimension, ``process``, ``t`` forward
     time(s) ``>= 0``.  Returns the bound on ``E d_K^2`` (length^2), shaped like ``t``.
     """
-    process = _check_process(process)
+    process = _validate.process(process)
     n = _check_dimension(n)
     kl0 = float(kl0)
     if not (math.isfinite(kl0) and kl0 >= 0):

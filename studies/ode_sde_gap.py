@@ -1,10 +1,5 @@
-"""The ODE-SDE gap and Fokker-Planck-residual regularisation (Deveney et al.) on grids.
-
-Usage: ``python studies/ode_sde_gap.py [--quick] [--out DIR]``.
-"""
-
-from pdediff.studies.common import study_main
-from pdediff.studies.ode_sde_gap import run
+"""ODE-SDE gap: ``python studies/ode_sde_gap.py [--quick] [--set key=value]``."""
+from pdediff.studies.harness import main
 
 if __name__ == "__main__":
-    raise SystemExit(study_main(run))
+    raise SystemExit(main("ode_sde_gap"))

@@ -408,7 +408,7 @@ def figures(results: dict[str, dict], folder: Path) -> list[Path]:
     fig.suptitle("Li-Yau relative margin: lines finite differences of exact log p, dotted "
                  "Tweedie, dots grid solver (finest)")
     fig.tight_layout()
-    paths += save_figure(fig, folder / "li_yau_min_margin", formats=("png", "pdf"))
+    paths += save_figure(fig, folder / "li_yau_min_margin", formats=("png",))
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for field, ax in zip(("violation", "raw_disagreement"), axes):
@@ -421,7 +421,7 @@ def figures(results: dict[str, dict], folder: Path) -> list[Path]:
         ax.set_title({"violation": "exact: violation beyond round-off",
                       "raw_disagreement": "exact: |FD - Tweedie| (relative)"}[field], fontsize=9)
     fig.tight_layout()
-    paths += save_figure(fig, folder / "li_yau_refinement", formats=("png", "pdf"))
+    paths += save_figure(fig, folder / "li_yau_refinement", formats=("png",))
     maps = [r["map"] for r in results.values() if "map" in r]
     if maps:
         m = maps[0]
@@ -432,5 +432,5 @@ def figures(results: dict[str, dict], folder: Path) -> list[Path]:
         ax.set_aspect("equal")
         ax.set_title(f"checkerboard, heat flow, t = {m['t']:.3g} (Tweedie form)")
         fig.tight_layout()
-        paths += save_figure(fig, folder / "li_yau_map", formats=("png", "pdf"))
+        paths += save_figure(fig, folder / "li_yau_map", formats=("png",))
     return paths

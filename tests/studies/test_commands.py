@@ -34,7 +34,7 @@ def test_run_set_config_plot_report(tmp_path, capsys):
     # --set wins over --config
     assert main(["run", "entropy", "--config", str(config), "--set", "n_times=3",
                  "--set", "rtol=0.01", "--out", str(tmp_path), "--quiet"]) == 0
-    assert "entropy_ode_drift_converges" in capsys.readouterr().out
+    assert "entropy_ode_drift_converges_1d" in capsys.readouterr().out
     attrs, _, _ = harness.read_study(tmp_path / "entropy.h5")
     assert attrs["parameters"]["cells_1d"] == [20, 40, 80]
     assert attrs["parameters"]["n_times"] == 3 and attrs["parameters"]["rtol"] == 0.01
@@ -45,7 +45,7 @@ def test_run_set_config_plot_report(tmp_path, capsys):
     assert figure.exists()
     assert main(["report", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
-    assert "| entropy (custom) | entropy_ode_drift_converges |" in text
+    assert "| entropy (custom) | entropy_ode_drift_converges_1d |" in text
     assert "OBSERVATION 1" in text
 
 

@@ -44,7 +44,7 @@ def test_layout_refinement_and_verdict_kinds(tiny):
         assert r["min_density"] >= 0.0, key  # positivity is exact
         assert np.all(r["kl"] >= 0.0)
         assert r["rise"] == max_rise(r["kl"])
-    assert len(harness.plot("entropy", out)) == 4
+    assert len(harness.plot("entropy", out)) == 2
 
 
 def test_initial_kl_converges_to_continuum_value(tiny):

@@ -70,7 +70,7 @@ def test_plot_redraws_from_the_file(tiny):
     for path in (out / "figures").glob("lp_stability*.png"):
         path.unlink()
     paths = harness.plot("lp_stability", out)
-    assert all(p.exists() for p in paths) and len(paths) == 6
+    assert all(p.exists() for p in paths) and len(paths) == 3
 
 
 def test_settings_are_validated():

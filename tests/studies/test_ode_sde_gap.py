@@ -1,4 +1,8 @@
-"""Tests of the ODE–SDE gap study (DESIGN 3.5) and its bound machinery."""
+"""Tests of the ODE-SDE gap study: bound machinery, the paper binning, the paper sampler,
+the Richardson analysis, the verdict logic and a tiny end-to-end run."""
+
+import dataclasses
+import math
 
 import h5py
 import numpy as np
@@ -6,16 +10,21 @@ import pytest
 
 from pdediff.distributions import GaussianMixture
 from pdediff.grid import Grid
-from pdediff.metrics import GridDensity, observed_order, w2
 from pdediff.processes import OU
-from pdediff.scores import PerturbedScore, exact
+from pdediff.studies import harness
 from pdediff.studies.ode_sde_gap import (
-    TabulatedScore,
+    PAPER_W2SQ,
+    Settings,
+    bin_masses,
+    bin_particles,
+    checks,
     gap_bound,
-    ode_sde_pair,
-    prior_cells,
+    paper_sampler,
+    richardson,
     score_gap_and_lipschitz,
+    solver_grid,
 )
+from pdediff.studies.ode_sde_gap._evaluation import node_grid, node_index
 
 PROCESS = OU(1.0, 1.0, T=2.0)
 MIXTURE = GaussianMixture([[-0.8, -0.5], [0.7, 0.6]], [0.15, 0.2], [0.4, 0.6])
@@ -73,121 +82,210 @@ def test_score_gap_rejects_bad_input():
         score_gap_and_lipschitz(np.ones(8), Grid((-1.0, 1.0), 8), PROCESS, np.zeros((8, 2)), 1.0)
 
 
-def test_tabulated_score_interpolates_in_log_t():
-    points = Grid([(-1.0, 1.0)] * 2, 6).face_points(0)
-
-    def linear_in_u(x, t):  # linear in u = log t: interpolation must be exact
-        return x * np.log(t)
-
-    table = TabulatedScore(linear_in_u, [points], 0.01, PROCESS.T, 16)
-    for t in (0.013, 0.2, 1.7):
-        assert np.allclose(table(points, t), linear_in_u(points, t), rtol=1e-10, atol=1e-12)
-    other = points[:2]
-    assert np.array_equal(table(other, 0.3), linear_in_u(other, 0.3))  # passed through
-    assert table.interpolation_error() < 1e-10
-    # smooth in u: the linear-interpolation error is sup (du^2 / 8) |f''| = 9 du^2 / 8 for
-    # f = sin(3u) (relative to max|x| = 1), reached at the midpoints; fitted order 2
-    def curved(x, t):
-        return x * np.sin(3.0 * np.log(t))
-
-    nodes = np.array([9, 17, 33, 65])
-    errors, spacings = [], []
-    for n in nodes:
-        table = TabulatedScore(curved, [points], 0.01, PROCESS.T, int(n))
-        spacings.append(np.max(np.diff(table.u)))
-        errors.append(table.interpolation_error(samples=int(n)))
-        assert errors[-1] <= 9.0 / 8.0 * spacings[-1] ** 2 * (1 + 1e-6)
-    fit = observed_order(np.array(spacings), np.array(errors))
-    assert abs(fit.slope - 2.0) < 0.1, (fit, errors)
-    score = exact(MIXTURE, PROCESS)
-    with pytest.raises(ValueError, match="t_min"):
-        TabulatedScore(score, [points], 0.0, 1.0, 4)
-    with pytest.raises(ValueError, match="nodes"):
-        TabulatedScore(score, [points], 0.1, 1.0, 1)
 
 
-def test_tabulated_exact_ou_score_converges_at_second_order_up_to_T():
-    # the exact OU score depends on alpha_t = sqrt(1 - 2 sigma_t^2): smooth in log t,
-    # not in log sigma_t near T.  The interpolation error must fall at order 2.
-    points = Grid([(-3.5, 3.5)] * 2, 16).face_points(0)
+# ------------------------------------------------------------------ paper binning
+def test_nearest_node_rule_matches_brute_force_and_folds_outside():
+    rng = np.random.default_rng(0)
+    nodes, half = 9, 3.5
+    x = rng.uniform(-6.0, 6.0, size=(4000, 2))
+    centres = np.linspace(-half, half, nodes)
+    # brute force: nearest node per axis after clipping to the node range (the fold)
+    brute = np.argmin(np.abs(np.clip(x, -half, half)[..., None] - centres), axis=-1)
+    assert np.array_equal(node_index(x, nodes, half), brute)
+    mass, folded = bin_particles(x, nodes, half)
+    assert mass.sum() == pytest.approx(1.0, abs=1e-12)
+    edge = half + 0.5 * (centres[1] - centres[0])
+    assert folded == pytest.approx(np.mean(np.any(np.abs(x) > edge, axis=1)))
+    # indexing [ix, iy]: a point near (+3.5, -3.5) lands at [nodes-1, 0]
+    one, _ = bin_particles(np.array([[3.4, -3.4]]), nodes, half)
+    assert one[nodes - 1, 0] == 1.0
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_grid_binning_conserves_mass_and_agrees_with_nearest_node_of_cell_centres(factor):
+    nodes, half = 7, 3.5
+    grid, pad = solver_grid(nodes, half, factor, 5.25)
+    # node-cell faces lie on solver faces, the box reaches the padding
+    edges = grid.edges[0] if hasattr(grid, "edges") else np.linspace(*grid.bounds[0],
+                                                                     grid.shape[0] + 1)
+    node_faces = node_grid(nodes, half).bounds[0]
+    assert np.isclose(edges[pad], node_faces[0]) and np.isclose(edges[pad + factor * nodes],
+                                                                 node_faces[1])
+    assert grid.bounds[0][1] >= 5.25 - 1e-12
+    cells = np.random.default_rng(1).random(grid.shape)
+    cells /= cells.sum()
+    mass, folded = bin_masses(cells, pad, factor, nodes)
+    assert mass.sum() == pytest.approx(1.0, rel=1e-13)
+    inner = cells[pad:pad + factor * nodes, pad:pad + factor * nodes].sum()
+    assert folded == pytest.approx(1.0 - inner, rel=1e-12)
+    # same answer as binning every cell's mass at its centre by the nearest-node rule
+    centres = grid.points().reshape(-1, 2)
+    k = node_index(centres, nodes, half)
+    expected = np.zeros((nodes, nodes))
+    np.add.at(expected, (k[:, 0], k[:, 1]), cells.ravel())
+    assert np.allclose(mass, expected, atol=1e-15)
+
+
+def test_binning_rejects_a_grid_that_does_not_cover_the_nodes():
+    with pytest.raises(ValueError, match="cell_mass"):
+        bin_masses(np.ones((10, 10)), 2, 2, 5)
+
+
+# ------------------------------------------------------------------ the paper's sampler
+def test_paper_sampler_keeps_the_prior_for_the_ode_exactly_and_for_the_sde_closely():
     process = OU(1.0, 1.0, T=10.0)
-    score = exact(MIXTURE, process)
-    spacings, errors = [], []
-    for n in (32, 64, 128):
-        table = TabulatedScore(score, [points], 1e-3, process.T, n)
-        spacings.append(np.max(np.diff(table.u)))
-        errors.append(table.interpolation_error(samples=n))
-    fit = observed_order(np.array(spacings), np.array(errors))
-    assert fit.slope > 1.8, (fit, errors)
+    variance = process.prior_variance()
+    prior_score = lambda x, t: -x / variance  # noqa: E731  (the prior is stationary)
+    rng = np.random.default_rng(3)
+    x_T = rng.normal(0.0, math.sqrt(variance), size=(20_000, 2))
+    ode = paper_sampler(prior_score, process, x_T, 0.0, rng)
+    # Euler on x' = x (1 - 1/(2 variance)) with variance ~ 1/2: the drift vanishes
+    assert np.allclose(ode, x_T, atol=1e-8)
+    sde = paper_sampler(prior_score, process, x_T, 1.0, rng)
+    # per-step variance change dt^2/2 over 890 steps, sampling error 0.5 sqrt(2/4e4)
+    assert np.var(sde) == pytest.approx(variance, abs=0.02)
+    with pytest.raises(ValueError, match="process"):
+        paper_sampler(prior_score, OU(1.0, 1.0, T=2.0), x_T, 0.0, rng)
 
 
-# ------------------------------------------------- exact and perturbed scores on grids
-def _pair(score, cells, t0=0.1):
-    grid = Grid([(-3.0, 3.0)] * 2, cells)
-    return grid, ode_sde_pair(score, grid, PROCESS, t0, bound_times=16, rtol=1e-4,
-                              table_nodes=96, full_w2=False)
+def test_paper_sampler_last_sde_step_is_noise_free():
+    process = OU(1.0, 1.0, T=10.0)
+    zero = lambda x, t: np.zeros_like(x)  # noqa: E731
+    x_T = np.zeros((3, 2))
+    calls = []
+
+    class Recorder:
+        def standard_normal(self, shape):
+            calls.append(shape)
+            return np.zeros(shape)
+
+    paper_sampler(zero, process, x_T, 1.0, Recorder())
+    assert len(calls) == 790 + 100 - 1
 
 
-def test_exact_score_closes_gap_under_refinement_and_perturbation_opens_bounded_gap():
-    score = exact(MIXTURE, PROCESS)
-    gaps = []
-    for cells in (16, 32):
-        grid, pair = _pair(score, cells)
-        gaps.append(w2(GridDensity(pair["q_ode"], grid), GridDensity(pair["q_sde"], grid)))
-        assert pair["mass_error"] < 1e-8
-    # ODE and SDE differ only by discretisation: W2 shrinks under refinement.  W2 of an
-    # O(h) L1 error moved over O(1) distances is O(h^(1/2)); measured 0.104 -> 0.080
-    # -> 0.058 on 16^2, 32^2, 64^2 (order ~0.4), so one doubling must gain > 15 %.
-    assert gaps[1] < 0.85 * gaps[0], gaps
-    perturbed = PerturbedScore(score, amplitude=0.8, kind="gradient", length_scale=0.6,
-                               center=[0.3, -0.2])
-    grid, pair = _pair(perturbed, 32)
-    gap = w2(GridDensity(pair["q_ode"], grid), GridDensity(pair["q_sde"], grid))
-    assert gap > 3 * gaps[1], (gap, gaps)  # a real gap, well above discretisation
-    assert gap <= pair["bound"]["bound_box"], (gap, pair["bound"]["bound_box"])
-    # q_T is the renormalised prior and the bound's integrand is resolved in time
-    assert grid.integrate(prior_cells(grid, PROCESS)) == pytest.approx(1.0)
-    assert pair["interpolation_error"] < 1e-3
+# ------------------------------------------------------------------ Richardson
+def test_richardson_recovers_order_and_limit_and_refuses_non_monotone_sequences():
+    h = np.array([0.4, 0.2, 0.1])
+    fit = richardson(h, 0.3 + 2.0 * h**1.5)
+    assert fit["order"] == pytest.approx(1.5, rel=1e-6)
+    assert fit["extrapolated"] == pytest.approx(0.3, rel=1e-8)
+    h3 = np.array([0.3, 0.15, 0.1])  # unequal ratios
+    fit = richardson(h3, 1.0 - h3**2)
+    assert fit["order"] == pytest.approx(2.0, rel=1e-6)
+    assert fit["extrapolated"] == pytest.approx(1.0, rel=1e-8)
+    fit = richardson(h, np.array([1.0, 0.5, 0.7]))
+    assert math.isnan(fit["order"]) and math.isnan(fit["extrapolated"])
+    assert fit["change"] == pytest.approx(0.2)
 
 
-# -------------------------------------------------------------------- the study itself
-def test_quick_study(tmp_path):
-    from pdediff.studies import run_study
+# ------------------------------------------------------------------ verdict logic
+def _row(model, data, w, seed, gap, ode_data, sde_data, measured=0.05, bound=1.0):
+    q = {"w2sq_ode_sde": gap, "w2sq_ode_data": ode_data, "w2sq_sde_data": sde_data,
+         "collapse_prior": 0.1, "collapse_gaussian": 0.1}
+    return {"model": model, "data": data, "w": w, "seed": seed, **q,
+            **{f"{k}_levels": np.array([v * 1.1, v * 1.01, v]) for k, v in q.items()},
+            **{f"{k}_order": 2.0 for k in q}, **{f"{k}_extrapolated": v for k, v in q.items()},
+            "bound_box": bound, "bound_measured_w2": measured,
+            "sampler": {"w2sq_ode_grid": 1e-3, "w2sq_sde_grid": 1e-3, "floor_ode": 1e-3,
+                        "floor_sde": 1e-3, "particles": 100}}
 
-    summary = run_study("ode_sde_gap", quick=True, out=tmp_path, progress=False)
-    checks = {check.name: check for check in summary["checks"]}
-    assert set(checks) == {"gap_bound_holds", "gap_shrinks_with_w_R",
-                           "ode_data_improves_moderate_w_R", "grid_matches_particles"}
-    assert checks["gap_bound_holds"].passed, summary["table"]
-    assert checks["gap_shrinks_with_w_R"].passed, summary["table"]
-    assert checks["grid_matches_particles"].passed, summary["table"]
-    rows = summary["rows"]
-    datasets = ("mixture", "rings", "checkerboard")
-    assert [r["dataset"] for r in rows] == [d for d in datasets for _ in range(4)]
-    for name in datasets:  # monotone in w_R = 0, 0.1, 1, 10
-        gaps = [r["w2sq_ode_sde"] for r in rows if r["dataset"] == name]
-        assert gaps == sorted(gaps, reverse=True), (name, gaps)
-    assert summary["fit"].slope > 0
+
+def _results(gaps, ode_data, sde_data, seeds=(0, 1), measured=0.05):
+    """gaps etc.: {w: [value per seed]}; one data set, model mlp."""
+    out = {}
+    for w in gaps:
+        for i, s in enumerate(seeds):
+            out[f"mlp/blob/w={w:g}/seed={s}"] = _row("mlp", "blob", w, s, gaps[w][i],
+                                                     ode_data[w][i], sde_data[w][i], measured)
+    return out
+
+
+SETTINGS = dataclasses.replace(Settings.quick(), models=("mlp",), data=("blob",))
+
+
+def _verdicts(results):
+    return {c.name: c.verdict.value for c in checks(results, SETTINGS)}
+
+
+def test_checks_pass_fail_vacuous_and_observation_are_all_reachable():
+    good = _results(gaps={0.0: [0.02, 0.021], 1.0: [0.01, 0.011], 10.0: [0.005, 0.0051]},
+                    ode_data={0.0: [0.02, 0.021], 1.0: [0.01, 0.0101], 10.0: [0.03, 0.031]},
+                    sde_data={0.0: [0.003, 0.0031], 1.0: [0.004, 0.004], 10.0: [0.02, 0.02]})
+    v = _verdicts(good)
+    assert v["gap_shrinks_mlp"] == v["ode_data_improves_mlp"] == v["sde_data_worsens_mlp"] == "PASS"
+    assert v["gap_bound_mlp"] == "PASS"
+    assert v["grid_convergence_mlp"] == v["paper_comparison"] == "OBSERVATION"
+    # the same means, but the seeds scatter more than the difference: FAIL
+    noisy = _results(gaps={0.0: [0.01, 0.03], 1.0: [0.01, 0.011], 10.0: [0.0, 0.01]},
+                     ode_data={0.0: [0.0, 0.04], 1.0: [0.0, 0.02], 10.0: [0.03, 0.031]},
+                     sde_data={0.0: [0.02, 0.02], 1.0: [0.004, 0.004], 10.0: [0.003, 0.003]})
+    v = _verdicts(noisy)
+    assert v["gap_shrinks_mlp"] == v["ode_data_improves_mlp"] == v["sde_data_worsens_mlp"] == "FAIL"
+    # bound: violated -> FAIL, far below everywhere -> VACUOUS
+    assert _verdicts(_results(**_same(), measured=2.0))["gap_bound_mlp"] == "FAIL"
+    assert _verdicts(_results(**_same(), measured=1e-4))["gap_bound_mlp"] == "VACUOUS"
+
+
+def _same():
+    return {"gaps": {0.0: [0.02, 0.02], 10.0: [0.01, 0.01]},
+            "ode_data": {0.0: [0.02, 0.02], 10.0: [0.01, 0.01]},
+            "sde_data": {0.0: [0.02, 0.02], 10.0: [0.03, 0.03]}}
+
+
+def test_spread_checks_fail_when_they_cannot_be_evaluated():
+    one_seed = _results(gaps={0.0: [0.02], 10.0: [0.001]}, ode_data={0.0: [0.02], 10.0: [0.01]},
+                        sde_data={0.0: [0.01], 10.0: [0.02]}, seeds=(0,))
+    by_name = {c.name: c for c in checks(one_seed, SETTINGS)}
+    assert by_name["gap_shrinks_mlp"].verdict.value == "FAIL"
+    assert "cannot be evaluated" in by_name["gap_shrinks_mlp"].detail
+    # (b) needs w = 0.1 or 1, which were not run
+    assert "not run" in by_name["ode_data_improves_mlp"].detail
+    # (c) needs no spread
+    assert by_name["sde_data_worsens_mlp"].verdict.value == "PASS"
+
+
+def test_paper_values_are_reference_data_of_the_published_table():
+    assert len(PAPER_W2SQ) == 9 and all(set(v) == {0.0, 0.1, 1.0, 10.0} for v in PAPER_W2SQ.values())
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tmp_path):
+    settings = dataclasses.replace(
+        Settings.quick(), models=("spline",), w_values=(0.0, 10.0), seeds_spline=2, nodes=6,
+        levels=(1, 2, 3), particles=200, bound_cells=12, bound_times=6, table_nodes=12,
+        spline_space=6, spline_time=4, spline_dsm=2_000, spline_collocation=500,
+        spline_iterations=3, spline_data=2_000, eval_points=300, eval_times=3,
+        model_root=str(tmp_path / "models"))
+    summary = harness.run("ode_sde_gap", settings, out=tmp_path, progress=False)
+    names = {c.name for c in summary.checks}
+    assert {"gap_shrinks_spline", "gap_bound_spline", "paper_comparison"} <= names
     with h5py.File(tmp_path / "ode_sde_gap.h5") as file:
-        assert file.attrs["quick"]
-        for name in datasets:
-            case = file[f"results/{name}/wR10"]
-            assert case["q_ode"].shape == (32, 32) and case["q_sde"].shape == (32, 32)
-            # scalars are attributes, arrays datasets (pdediff.io.write_tree)
-            for key in ("w2sq_ode_sde", "w2sq_ode_data", "w2sq_sde_data", "residual", "dsm",
-                        "bound_box", "bound_mass"):
-                assert np.isfinite(case.attrs[key]), key
-            for key in ("gap_norm", "lipschitz_box", "lipschitz_mass", "t"):
-                assert case[f"bound/{key}"].shape == (24,), key
-                assert np.all(np.isfinite(case[f"bound/{key}"][()])), key
-            for eps in ("eps0", "eps1"):
-                check = case[f"particles/{eps}"].attrs
-                assert check["w2sq_floor"] > 0 and check["particles"] == 40_000
-            # the floor solves tabulate the exact score; the model score is called directly
-            assert file[f"results/{name}/exact_score"].attrs["interpolation_error"] < 1e-3
-            assert file[f"results/{name}/data"].shape == (32, 32)
-        assert np.isfinite(file["results/fit_w2_vs_residual"].attrs["slope"])
-        assert set(file["checks"]) == set(checks)
-    for name in ("ode_sde_gap", "ode_sde_gap_scatter"):
-        assert (tmp_path / "figures" / f"{name}.png").exists()
-        assert (tmp_path / "figures" / f"{name}.pdf").exists()
+        row = file["results/spline/blob/w=10/seed=20261202"]
+        assert row["ode"].shape == row["sde"].shape == (6, 6)
+        assert float(np.sum(row["ode"][()])) == pytest.approx(1.0, abs=1e-9)
+        assert file["results/truth/blob/mass"].shape == (6, 6)
+        assert len(row["w2sq_ode_sde_levels"][()]) == 3
+    assert (tmp_path / "figures" / "ode_sde_gap_spline.png").exists()
+    assert (tmp_path / "figures" / "ode_sde_gap_table.md").exists()
+    assert harness.plot("ode_sde_gap", out=tmp_path)
+
+
+@pytest.mark.slow
+def test_mlp_rows_come_from_the_model_cache(tmp_path):
+    from pdediff.studies.ode_sde_gap._models import build_model, data_laws
+
+    pytest.importorskip("jax")
+    settings = dataclasses.replace(Settings.quick(), mlp_widths=(8,), train_iterations=(5, 3, 2),
+                                   train_batch_dsm=64, train_batch_residual=32,
+                                   model_root=str(tmp_path / "models"))
+    law, process = data_laws()["blob"], OU(1.0, 1.0, T=10.0)
+    model, first = build_model("mlp", law, process, 1.0, 7, settings)
+    again, second = build_model("mlp", law, process, 1.0, 7, settings)
+    assert first["status"] == "trained" and second["status"] == "hit"
+    assert first["key"] == second["key"] and first["complete"]
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    assert np.array_equal(model.score(x, 0.5), again.score(x, 0.5))
+    other, third = build_model("mlp", law, process, 10.0, 7, settings)
+    assert third["key"] != first["key"]

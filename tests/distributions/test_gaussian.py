@@ -12,7 +12,8 @@ from scipy.stats import multivariate_normal
 from pdediff.distributions import GaussianMixture, Points, point_mass
 from pdediff.grid import Grid
 from pdediff.processes import VE, VP, HeatFlow
-from tests._distribution_cases import PROCESSES
+
+from ._cases import PROCESSES
 
 
 def _scipy_log_density(gm, x, alpha, v):

@@ -10,7 +10,8 @@ from scipy.special import log_ndtr, ndtr
 from pdediff.distributions import Box, BoxMixture, Checkerboard
 from pdediff.grid import Grid
 from pdediff.processes import OU, VE, VP, HeatFlow, SubVP
-from tests._distribution_cases import PROCESSES
+
+from ._cases import PROCESSES
 
 ALL_PROCESSES = [HeatFlow(), OU(), VP(), SubVP(), VE()]
 

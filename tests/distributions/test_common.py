@@ -9,7 +9,8 @@ import pytest
 
 from pdediff.distributions import distribution_from_dict
 from pdediff.grid import Grid
-from tests._distribution_cases import CASES, PROCESSES, probe_points, scale
+
+from ._cases import CASES, PROCESSES, probe_points, scale
 
 CASE_IDS = sorted(CASES)
 PROC_IDS = sorted(PROCESSES)

@@ -1,0 +1,2 @@
+"""placeholder"""
+AdaptedScore = from_jax = from_torch = None
