@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 
 from pdediff.report import read_checks, write_report
-from pdediff.studies import Check as OldCheck
-from pdediff.studies import write_study
+from pdediff.studies.common import Check as OldCheck
+from pdediff.studies.common import write_study
 from pdediff.studies.harness import Check, write_results
 
 

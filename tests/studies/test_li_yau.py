@@ -77,7 +77,7 @@ def test_tiny_run_layout_and_verdict_kinds(tiny):
     # the two exact routes agree to fourth order even on this tiny setting
     assert checks[1].verdict is Verdict.PASS, checks[1].row()
     assert (out / "figures" / "li_yau_min_margin.png").exists()
-    assert len(harness.plot("li_yau", out)) == 3
+    assert len(harness.plot("li_yau", out)) == 2  # no checkerboard: no map
 
 
 def test_settings_are_validated():
