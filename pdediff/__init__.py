@@ -4,8 +4,10 @@ diffusion models.
 Top level: grids, forward processes, the grid solvers and their result object.  The
 rest lives in submodules (imported on first access):
 
-* :mod:`pdediff.distributions`: data laws with exact log p_t, scores, cell averages;
-* :mod:`pdediff.scores`: exact, grid, perturbed and kernel scores; the FP residual;
+* :mod:`pdediff.distributions`: data laws with exact log p_t, scores, cell averages
+  (the paper's laws: ``paper_law("blob" | "circles2" | "checker")``);
+* :mod:`pdediff.scores`: exact, grid, perturbed, kernel and tabulated scores, adapters
+  of JAX and torch networks (``from_jax``, ``from_torch``); the FP residual;
 * :mod:`pdediff.fokker_planck`: the finite-volume operator, stepping, solvers;
 * :mod:`pdediff.particles`: reverse ODE/SDE samplers and exact forward sampling;
 * :mod:`pdediff.metrics`: L^p, TV, KL, entropy, W1/W2, noise floors, rate fits;

@@ -11,7 +11,9 @@ the support.
 from .base import ArgumentTypeError, Distribution, deposit_cic, distribution_from_dict
 from .boxes import Box, BoxMixture, Checkerboard
 from .gaussian import GaussianMixture, Points, point_mass
+from .paper import PAPER_LAWS, blob, checker, circles2, paper_law
 from .radial import Annulus, Ball, Circle, Rings, Sphere
+from .radial_normal import RadialNormal
 
 __all__ = [
     "Distribution",
@@ -26,6 +28,12 @@ __all__ = [
     "Circle",
     "Sphere",
     "Rings",
+    "RadialNormal",
+    "paper_law",
+    "PAPER_LAWS",
+    "blob",
+    "circles2",
+    "checker",
     "distribution_from_dict",
     "deposit_cic",
     "ArgumentTypeError",

@@ -456,8 +456,9 @@ def _segment_law(cls: type, c: float, *args: Any, **kwargs: Any) -> Distribution
 
 class Rings(_Radial):
     """Concentric spheres blurred by isotropic Gaussian noise: the law of ``c + R Theta
-    + spread Z`` with ``R = radii[k]`` with probability ``weights[k]`` (Deveney et al.'s
-    "two rings": radii (1.3, 2.8), spread 0.2, in 2-D).
+    + spread Z`` with ``R = radii[k]`` with probability ``weights[k]``.  (An isotropic
+    blur: the paper's ``circles2``, whose *radius* is normal, is
+    :class:`~pdediff.distributions.RadialNormal`.)
 
     Parameters
     ----------

@@ -13,6 +13,7 @@ from pdediff.distributions import (
     Circle,
     GaussianMixture,
     Points,
+    RadialNormal,
     Rings,
     Sphere,
     point_mass,
@@ -54,6 +55,9 @@ def make_cases() -> dict:
         "circle": Circle([0.3, 0.0], 1.0),
         "sphere": Sphere([0.0, 0.0, 0.0], 0.7),
         "rings": Rings([1.3, 2.8], 0.2),
+        "radialnormal2": RadialNormal([1.3, 2.8], 0.2, [0.5, 0.5]),
+        "radialnormal2fold": RadialNormal([0.3], 0.4),
+        "radialnormal3": RadialNormal([0.6, 1.0], [0.3, 0.15], [0.3, 0.7], center=[0.1, 0.0, 0.0]),
         "box2blur": Box([-1.0, 0.0], [0.5, 2.0]).smoothed(0.1),
     }
 
