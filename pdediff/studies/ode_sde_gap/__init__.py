@@ -174,7 +174,8 @@ class Settings:
         # iterations (fewer leave s ~ 0 at large t, and the reverse flow then
         # blows all mass to the walls), one data set, three weights, two seeds of the mlp and one of the
         # spline (its seed-spread checks then FAIL as not evaluable), a 12-node
-        # binning (not the paper's 64) and three coarse levels.
+        # binning (not the paper's 64) and three coarse levels.  Quick models are cached
+        # apart (data/models/quick, not committed), so a cold run trains from scratch.
         return cls(data=("blob",), w_values=(0.0, 1.0, 10.0), seeds_mlp=2,
                    seeds_spline=1, t0=1e-2, nodes=12, levels=(1, 2, 4), rtol=2e-3,
                    table_nodes=32, bound_times=10, bound_cells=24, particles=1_000,
@@ -182,7 +183,8 @@ class Settings:
                    train_batch_dsm=1_000, train_batch_residual=500,
                    train_checkpoint_every=0, spline_space=8, spline_time=4,
                    spline_dsm=10_000, spline_collocation=2_000, spline_iterations=8,
-                   spline_data=20_000, eval_points=2_000, eval_times=8)
+                   spline_data=20_000, eval_points=2_000, eval_times=8,
+                   model_root="data/models/quick")
 
     @classmethod
     def full(cls) -> Settings:

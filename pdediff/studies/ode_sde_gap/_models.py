@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ...distributions import Checkerboard, GaussianMixture, Rings
+from ...distributions.paper import paper_law
 from ...processes import ForwardProcess
 from ...scores import exact
 
@@ -25,29 +25,22 @@ DATA = ("blob", "circles2", "checker")
 #: Model classes: the paper's network and the spline model (labelled second class).
 MODELS = ("mlp", "spline")
 #: The ``circles2`` law here is an approximation; see :func:`data_laws`.
-CIRCLES2_NOTE = ("circles2 = Rings(radii (1.3, 2.8), isotropic blur 0.2, equal masses): the "
-                 "paper's radial-normal law (radius ~ N(r_k, 0.2), uniform angle) is not in "
-                 "pdediff.distributions on this branch yet; the two differ by the angular "
-                 "part of the blur (relative size ~ 0.2/r)")
+CIRCLES2_NOTE = ("circles2 = RadialNormal(radii (1.3, 2.8), radial std 0.2, equal masses, "
+                 "uniform angle): the paper's law, the radius a folded normal (a negative draw "
+                 "reflects through the origin)")
 
 
 def data_laws() -> dict[str, Any]:
-    """The paper's data laws (Deveney et al., arXiv 2311.15996, as their code draws them):
+    """The paper's data laws (Deveney et al., arXiv 2311.15996, as their code draws them),
+    from :func:`pdediff.distributions.paper_law`:
 
     * ``blob``: 9 equal-weight Gaussians ``N(0.65 m_k, 0.2 * 0.65^2 I)``, ``m_k`` in
       ``(+-2, +-2), (0, 0), (+-4, 0), (0, +-4)``;
-    * ``circles2``: two rings of equal mass at radii 1.3 and 2.8, spread 0.2 (see
-      :data:`CIRCLES2_NOTE`);
-    * ``checker``: 8 squares of side 1.5 on ``[-3, 3]^2``
-      (:class:`pdediff.distributions.Checkerboard`).
+    * ``circles2``: two rings of equal mass, radius ``~ N(1.3, 0.2)`` and ``N(2.8, 0.2)``,
+      uniform angle (:data:`CIRCLES2_NOTE`);
+    * ``checker``: 8 squares of side 1.5 on ``[-3, 3]^2``.
     """
-    centres = np.array([[2, 2], [2, -2], [-2, 2], [-2, -2], [0, 0],
-                        [4, 0], [-4, 0], [0, 4], [0, -4]], dtype=float)
-    return {
-        "blob": GaussianMixture(0.65 * centres, 0.2 * 0.65**2),
-        "circles2": Rings([1.3, 2.8], spread=0.2, weights=[0.5, 0.5]),
-        "checker": Checkerboard(),
-    }
+    return {name: paper_law(name) for name in DATA}
 
 
 def build_model(kind: str, law: Any, process: ForwardProcess, w: float, seed: int,
