@@ -11,7 +11,7 @@ rest lives in submodules (imported on first access):
 * :mod:`pdediff.fokker_planck`: the finite-volume operator, stepping, solvers;
 * :mod:`pdediff.particles`: reverse ODE/SDE samplers and exact forward sampling;
 * :mod:`pdediff.metrics`: L^p, TV, KL, entropy, W1/W2, noise floors, rate fits;
-* :mod:`pdediff.theory`: the bounds of DESIGN section 3;
+* :mod:`pdediff.theory`: the bounds of docs/theory, Bounds;
 * :mod:`pdediff.score_model`: the spline log-density model (DSM + FP residual);
 * :mod:`pdediff.studies`, :mod:`pdediff.report`, :mod:`pdediff.plotting`, :mod:`pdediff.io`.
 """
@@ -23,7 +23,7 @@ from ._version import __version__  # noqa: E402,F401
 
 # With the default (active) OpenMP wait policy, two processes running parallel numba
 # kernels on a 2-core machine spin against each other and slow down up to 200x
-# (DESIGN section 6); passive waiting costs little for our kernel sizes.  Set before
+# (docs/performance); passive waiting costs little for our kernel sizes.  Set before
 # numba loads its threading layer; an explicit user setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 

@@ -1,4 +1,4 @@
-"""Linear forward noising processes (DESIGN section 1).
+"""Linear forward noising processes (docs/theory, Conventions).
 
 Each process is the SDE ``dX = a(t) X dt + g(t) dW`` with scalar coefficients, whose
 transition law is ``X_t = alpha_t X_0 + sigma_t Z`` with ``Z ~ N(0, I)``:

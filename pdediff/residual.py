@@ -42,7 +42,7 @@ def fokker_planck_residual(
     grad_phi: np.ndarray,
     lap_phi: np.ndarray,
 ) -> np.ndarray:
-    """Fokker–Planck residual of a log-density from its derivatives (DESIGN section 2)::
+    """Fokker–Planck residual of a log-density from its derivatives (docs/theory, Equations)::
 
         R[phi](x, t) = d_t phi + n a + a x . grad phi - (g^2/2)(Lap phi + |grad phi|^2)
 
@@ -99,7 +99,7 @@ def fp_residual(
     dt: float | None = None,
     accuracy: int = 2,
 ) -> np.ndarray:
-    """Fokker–Planck residual of a log-density on the grid centres (DESIGN section 2):
+    """Fokker–Planck residual of a log-density on the grid centres (docs/theory, Equations):
 
         R[phi](x, t) = d_t phi + n a + a x . grad phi - (g^2/2)(Lap phi + |grad phi|^2)
 

@@ -1,4 +1,4 @@
-"""The bounds of DESIGN section 3 as functions.
+"""The bounds of docs/theory, Bounds as functions.
 
 Notation: ``n`` is the dimension, ``alpha_t`` and ``sigma_t`` come from the forward
 process (``X_t = alpha_t X_0 + sigma_t Z``), ``p_t`` is the forward law.
@@ -73,7 +73,7 @@ def _prepare(dist: Any, process: Any, x: Any, t: Any) -> tuple[ForwardProcess, n
 
 # ----------------------------------------------------------- 3.1 exact densities
 def li_yau_margin(dist: Any, process: ForwardProcess, x: np.ndarray, t: float) -> np.ndarray:
-    """Li–Yau margin ``Lap log p_t(x) + n / sigma_t^2`` (DESIGN 3.1).
+    """Li–Yau margin ``Lap log p_t(x) + n / sigma_t^2`` (docs/theory, Li-Yau).
 
     The bound is ``Lap log p_t >= -n / sigma_t^2`` (heat flow: ``Lap log u >= -n /
     (2 kappa t)``), with equality for a point mass and asymptotically far from a
@@ -102,7 +102,7 @@ def li_yau_margin(dist: Any, process: ForwardProcess, x: np.ndarray, t: float) -
 
 def hamilton_margin(dist: Any, process: ForwardProcess, x: np.ndarray, t: float) -> np.ndarray:
     """Hamilton (matrix Li–Yau) margin ``lambda_min(Hess log p_t(x)) + 1 / sigma_t^2``
-    (DESIGN 3.1: ``Hess log p_t >= -I / sigma_t^2``); arguments as in
+    (docs/theory, Li-Yau: ``Hess log p_t >= -I / sigma_t^2``); arguments as in
     :func:`li_yau_margin`.  Returns shape ``x.shape[:-1]`` (1/length^2)."""
     process, x, t = _prepare(dist, process, x, t)
     hess = _exact_hessian(dist, process, x, t)
@@ -124,7 +124,7 @@ def _upper_level(process: ForwardProcess, t: float, radius: Any) -> float:
 def li_yau_upper_bound_margin(
     dist: Any, process: ForwardProcess, x: np.ndarray, t: float, radius: float
 ) -> np.ndarray:
-    """Upper-bound margin for data supported in a ball of radius ``R`` (DESIGN 3.1):
+    """Upper-bound margin for data supported in a ball of radius ``R`` (docs/theory, Li-Yau):
 
         Hess log p_t <= (-1/sigma_t^2 + alpha_t^2 R^2 / sigma_t^4) I
 
@@ -215,7 +215,7 @@ def li_yau_margin_grid(
     floor: float = 1e-8,
     accuracy: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Li–Yau margin ``Lap log p + n / sigma_t^2`` (DESIGN 3.1) of a density snapshot
+    """Li–Yau margin ``Lap log p + n / sigma_t^2`` (docs/theory, Li-Yau) of a density snapshot
     ``p`` (cell averages, shape ``grid.shape``) at forward time ``t``.
 
     On a grid the bound holds up to the discretisation error of the snapshot and of
@@ -284,7 +284,7 @@ def lp_stability_bound(
     T: float | None = None,
     norm_T: float = 1.0,
 ) -> float | np.ndarray:
-    """L^p stability bound of the reverse family (DESIGN 3.2):
+    """L^p stability bound of the reverse family (docs/theory, L^p stability):
 
         ||q_t||_p <= ||q_T||_p (sigma_T/sigma_t)^{(1+eps) n (1-1/p)}
                                (alpha_t/alpha_T)^{eps n (1-1/p)}
@@ -361,7 +361,7 @@ def gaussian_kl(
 def concentration_bound(
     kl0: float, n: int, process: ForwardProcess, t: float | np.ndarray
 ) -> float | np.ndarray:
-    """Concentration bound (DESIGN 3.4):
+    """Concentration bound (docs/theory, Concentration):
 
         E_{q_t}[d_K^2] <= 4 sigma_t^2 (KL0 + (n/2) ln 2)
 
@@ -369,7 +369,7 @@ def concentration_bound(
     with the exact score.  Derivation: Donsker–Varadhan with ``f = d^2/(4 sigma_t^2)``,
     ``E_q f <= KL(q_t||p_t) + ln E_{p_t} e^f``; under ``p_t``, ``d(X_t, alpha_t K) <=
     sigma_t |Z|`` so ``E e^f <= E e^{|Z|^2/4} = 2^{n/2}``; and ``KL(q_t||p_t) <= KL0``
-    (DESIGN 3.3).  For heat flow (``alpha_t = 1``) ``d_K`` is the distance to ``K``;
+    (docs/theory, Entropy).  For heat flow (``alpha_t = 1``) ``d_K`` is the distance to ``K``;
     for other processes read it as the distance to ``alpha_t K``.
 
     Parameters: ``kl0 >= 0`` (nats), ``n`` dimension, ``process``, ``t`` forward
@@ -387,7 +387,7 @@ def concentration_bound(
 
 # ------------------------------------------------------------------ 3.5 ODE–SDE gap
 def w2_gap_bound(t: np.ndarray, gap_norm: np.ndarray, lipschitz: np.ndarray) -> float:
-    """ODE–SDE gap bound (DESIGN 3.5):
+    """ODE–SDE gap bound (docs/theory, ODE-SDE gap):
 
         W2(q_ODE(t0), q_SDE(t0)) <= int_{t0}^{T} ||v - w||_{L^2(q_SDE(t))}
                                      exp(int_{t0}^{t} L(r) dr) dt

@@ -1,4 +1,4 @@
 import os
 
-# Keep parallel-numba kernels from spinning against other processes (DESIGN section 6).
+# Keep parallel-numba kernels from spinning against other processes (docs/performance).
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")

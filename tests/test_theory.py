@@ -1,4 +1,4 @@
-"""Tests of pdediff.theory: the DESIGN section 3 bounds against closed forms, and the
+"""Tests of pdediff.theory: the docs/theory, Bounds bounds against closed forms, and the
 grid margins against the exact ones under refinement."""
 
 from __future__ import annotations

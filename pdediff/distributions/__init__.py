@@ -1,5 +1,5 @@
 """Data distributions with exact log-densities, scores, divergences and Hessians under
-every linear forward process (DESIGN sections 1-3).
+every linear forward process (docs/theory, Conventions-3).
 
 For ``X_0 ~ mu`` and ``X_t = alpha_t X_0 + sigma_t Z`` each class gives ``log p_t``,
 ``grad log p_t``, ``Lap log p_t`` and ``Hess log p_t`` in closed form (or by accurate

@@ -1,6 +1,6 @@
 """Base class of the data distributions and the machinery they share.
 
-For a data law ``mu`` (``X_0 ~ mu``) and a linear forward process (DESIGN section 1),
+For a data law ``mu`` (``X_0 ~ mu``) and a linear forward process (docs/theory, Conventions),
 the law of ``X_t = alpha_t X_0 + sigma_t Z`` has density
 
     p_t(x) = int N(x; alpha_t y, sigma_t^2 I) mu(dy).
@@ -316,7 +316,7 @@ class Distribution:
     def log_density(
         self, x: Any, t: float = 0.0, process: ForwardProcess | None = None
     ) -> np.ndarray:
-        """``log p_t(x)``, ``p_t = law of alpha_t X_0 + sigma_t Z`` (DESIGN section 1).
+        """``log p_t(x)``, ``p_t = law of alpha_t X_0 + sigma_t Z`` (docs/theory, Conventions).
 
         Parameters
         ----------
@@ -356,7 +356,7 @@ class Distribution:
         self, x: Any, t: float = 0.0, process: ForwardProcess | None = None
     ) -> np.ndarray:
         """``div s = Lap log p_t(x)``, shape ``x.shape[:-1]``; units 1/length^2.  Bounded
-        below by Li–Yau: ``>= -ndim / v_t`` (DESIGN section 3.1)."""
+        below by Li–Yau: ``>= -ndim / v_t`` (docs/theory, Li-Yau)."""
         return self._run(x, t, process, 2)[2]
 
     def hessian(self, x: Any, t: float = 0.0, process: ForwardProcess | None = None) -> np.ndarray:

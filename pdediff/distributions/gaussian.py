@@ -2,7 +2,7 @@
 
 Under ``X_t = alpha_t X_0 + sigma_t Z`` a mixture ``sum_k w_k N(m_k, C_k)`` stays a
 mixture, ``sum_k w_k N(alpha_t m_k, alpha_t^2 C_k + v_t I)`` with ``v_t = sigma_t^2 +
-alpha_t^2 s^2`` (DESIGN section 1); a point mass is the case ``C_k = 0``.  The
+alpha_t^2 s^2`` (docs/theory, Conventions); a point mass is the case ``C_k = 0``.  The
 log-density, score, divergence and Hessian come from one parallel numba kernel
 (:func:`pdediff.distributions._kernels.mixture_kernel`) in log-sum-exp form.
 """

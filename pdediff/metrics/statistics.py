@@ -22,8 +22,8 @@ def distance_statistics(d: np.ndarray, weights: np.ndarray | None = None) -> dic
     for a grid density ``p`` evaluated at cell centres) the statistics of the law
     ``sum_k w_k delta_{d_k}``:
 
-    * ``mean = sum w d``, ``rms = (sum w d^2)^(1/2)`` (the quantity bounded in DESIGN
-      section 3.4: ``E[d_K^2] <= 4 sigma_t^2 (KL0 + (n/2) ln 2)``);
+    * ``mean = sum w d``, ``rms = (sum w d^2)^(1/2)`` (the quantity bounded in
+      docs/theory, Concentration: ``E[d_K^2] <= 4 sigma_t^2 (KL0 + (n/2) ln 2)``);
     * ``median``, ``q90``, ``q99``: inverse-CDF quantiles ``inf{d : W(d) >= q}``
       (``numpy.quantile(method="inverted_cdf")``, the same definition with and
       without weights);

@@ -82,7 +82,7 @@ class KernelScore:
     """Score of Gaussian-kernel-smoothed samples pushed through a forward process.
 
     With samples ``x_1..x_N`` and bandwidth ``h`` the data law is
-    ``p_0 = (1/N) sum_i N(x_i, h^2 I)``, so (DESIGN section 1)
+    ``p_0 = (1/N) sum_i N(x_i, h^2 I)``, so (docs/theory, Conventions)
 
         p_t(x) = (1/N) sum_i N(x; alpha_t x_i, (alpha_t^2 h^2 + sigma_t^2) I)
 

@@ -32,7 +32,7 @@ from ..io import atomic_h5, write_attrs, write_tree
 class Check:
     """One verified statement.
 
-    ``statement``: the claim in words (DESIGN notation); ``bound``: the bound or
+    ``statement``: the claim in words (docs/theory notation); ``bound``: the bound or
     target as text; ``worst``: the worst measured value; ``margin``: signed slack
     (>= 0 means the check holds, in the units stated in ``bound``); ``passed``;
     ``figure``: relative path of the figure that shows it; ``detail``: free text
