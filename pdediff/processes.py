@@ -9,15 +9,15 @@ transition law is ``X_t = alpha_t X_0 + sigma_t Z`` with ``Z ~ N(0, I)``:
 so that ``d sigma_t^2 / dt = 2 a sigma_t^2 + g^2`` with ``sigma_0 = 0`` and
 ``d alpha_t / dt = a alpha_t``.  All methods are vectorised over ``t`` (a float gives
 a float, an array an array of the same shape); time is dimensionless and lengths are
-in the units of the data.
+in the units of the data.  Coefficients::
 
-| process   | a(t)        | g(t)^2                    | alpha_t      | sigma_t^2                     |
-|-----------|-------------|---------------------------|--------------|-------------------------------|
-| HeatFlow  | 0           | 2 kappa                   | 1            | 2 kappa t                     |
-| OU        | -rate       | g^2                       | e^{-rate t}  | g^2 (1 - e^{-2 rate t})/(2 rate) |
-| VP        | -beta(t)/2  | beta(t)                   | e^{-B(t)/2}  | 1 - e^{-B(t)}                 |
-| SubVP     | -beta(t)/2  | beta(t) (1 - e^{-2B(t)})  | e^{-B(t)/2}  | (1 - e^{-B(t)})^2             |
-| VE        | 0           | d sigma(t)^2 / dt         | 1            | sigma(t)^2 - sigma(0)^2       |
+    | process   | a(t)        | g(t)^2                    | alpha_t      | sigma_t^2                     |
+    |-----------|-------------|---------------------------|--------------|-------------------------------|
+    | HeatFlow  | 0           | 2 kappa                   | 1            | 2 kappa t                     |
+    | OU        | -rate       | g^2                       | e^{-rate t}  | g^2 (1 - e^{-2 rate t})/(2 rate) |
+    | VP        | -beta(t)/2  | beta(t)                   | e^{-B(t)/2}  | 1 - e^{-B(t)}                 |
+    | SubVP     | -beta(t)/2  | beta(t) (1 - e^{-2B(t)})  | e^{-B(t)/2}  | (1 - e^{-B(t)})^2             |
+    | VE        | 0           | d sigma(t)^2 / dt         | 1            | sigma(t)^2 - sigma(0)^2       |
 
 with ``beta(t) = beta_min + t (beta_max - beta_min)``, ``B(t) = int_0^t beta`` and
 ``sigma(t) = sigma_min (sigma_max / sigma_min)^t``.

@@ -99,7 +99,7 @@ def fp_residual(
     dt: float | None = None,
     accuracy: int = 2,
 ) -> np.ndarray:
-    """Fokker–Planck residual of a log-density on the grid centres (docs/theory, Equations):
+    """Fokker–Planck residual of a log-density on the grid centres (docs/theory, Equations)::
 
         R[phi](x, t) = d_t phi + n a + a x . grad phi - (g^2/2)(Lap phi + |grad phi|^2)
 

@@ -113,7 +113,7 @@ class Solution:
     t : ndarray, shape (nt,)
         Forward times of the snapshots (increasing for forward solves, decreasing
         from ``T`` for reverse solves).
-    p : ndarray, shape (nt, *grid.shape)
+    p : ndarray, shape ``(nt, *grid.shape)``
         Cell averages of the density at each time in ``t``.
     grid : Grid
     process : ForwardProcess

@@ -92,8 +92,8 @@ def li_yau_margin(dist: Any, process: ForwardProcess, x: np.ndarray, t: float) -
 
     Returns
     -------
-    ndarray of shape ``x.shape[:-1]`` in units 1/length^2.  Divide by ``n /
-    sigma_t^2`` for the relative margin.
+    margin : ndarray, shape ``x.shape[:-1]``
+        In units 1/length^2.  Divide by ``n / sigma_t^2`` for the relative margin.
     """
     process, x, t = _prepare(dist, process, x, t)
     hess = _exact_hessian(dist, process, x, t)

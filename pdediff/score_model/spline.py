@@ -455,8 +455,9 @@ class ScoreModel:
         return R, e, a, D
 
     def residual_jacobian(self, x: Any, t: Any) -> tuple[np.ndarray, sp.csr_matrix]:
-        """Residual ``R`` (P,) at the flattened points and its Jacobian
-        ``dR/dparams`` (sparse CSR, (P, n_params)), columns ordered as ``params``::
+        """Residual ``R`` (P,) at the flattened points and its Jacobian.
+
+        ``dR/dparams`` is sparse CSR, (P, n_params), columns ordered as ``params``::
 
             dR/dtheta_{jk} = d_t F + a x . grad F - (g^2/2)(Lap F + 2 grad phi . grad F),
             F = alpha_t^2 B_j(x) T_k(tau);   dR/dgamma_k = d_t (alpha_t^2 T_k(tau)).

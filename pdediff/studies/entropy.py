@@ -2,7 +2,7 @@
 "Bounds").
 
 With the exact score ``s = grad log p_t`` both ``p_t`` and any reverse solution
-``q_t`` solve the same reverse-time equation, and in reverse time ``tau = T - t``
+``q_t`` solve the same reverse-time equation, and in reverse time ``tau = T - t``::
 
     d/dtau KL(q_t || p_t) = -(eps g^2 / 2) int q |grad log(q / p)|^2 <= 0:
 

@@ -12,7 +12,7 @@ initialisations: ``q_T = p_T`` (then ``q_t = p_t``, known in closed form) and
 
 Why the bound holds for signed differences.  In reverse time ``tau = T - t`` the
 density obeys the *linear* equation ``d_tau q = -div F``, ``F = b q - eps D grad q``,
-``b = -a x + ((1+eps)/2) g^2 s``, ``D = g^2/2``.  Testing with ``|q|^{p-2} q`` gives
+``b = -a x + ((1+eps)/2) g^2 s``, ``D = g^2/2``.  Testing with ``|q|^{p-2} q`` gives::
 
     d_tau ||q||_p^p = -(p-1) int |q|^p div b - eps D p (p-1) int |q|^{p-2} |grad q|^2
                       + (p-1) oint |q|^p b . n,
