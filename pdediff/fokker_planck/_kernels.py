@@ -90,24 +90,25 @@ def _at(u, axis, i, j, k, m):
 
 @njit(cache=True, inline="always")
 def face_pair(v: float, diffusion: float, h: float, scheme: int) -> tuple[float, float]:
-    """``(A, B)`` of one face with normal velocity ``v`` and diffusion ``D``."""
+    """``(A / h, B / h)`` of one face with normal velocity ``v`` and diffusion ``D``
+    (the coefficient arrays store rates per cell width: no division per cell)."""
     if scheme == SCHEME_SG and diffusion > 0.0:
         # One exponential per face: B(-z) = B(z) + z, evaluated from B(|z|) so that
         # the small coefficient has no cancellation.
-        d_over_h = diffusion / h
+        d_over_h2 = diffusion / (h * h)
         peclet = v * h / diffusion
         small = _bernoulli(abs(peclet))
         large = small + abs(peclet)
         if peclet >= 0.0:
-            return d_over_h * large, d_over_h * small
-        return d_over_h * small, d_over_h * large
-    return max(v, 0.0), max(-v, 0.0)
+            return d_over_h2 * large, d_over_h2 * small
+        return d_over_h2 * small, d_over_h2 * large
+    return max(v, 0.0) / h, max(-v, 0.0) / h
 
 
 @njit(parallel=True, cache=True)
 def face_coefficients(velocity, diffusion, h, axis, periodic, scheme, coef_a, coef_b):
-    """Fill ``coef_a``, ``coef_b`` (face arrays along ``axis``, 3-D) from the normal
-    face velocity ``velocity`` (same shape).  Wall faces get zero on no-flux axes;
+    """Fill ``coef_a``, ``coef_b`` (face arrays along ``axis``, 3-D) with ``A/h``,
+    ``B/h`` from the normal face velocity ``velocity`` (same shape).  Wall faces get zero on no-flux axes;
     on periodic axes both copies of the wall face use the velocity of face 0, so the
     two are bitwise equal and mass is conserved."""
     n = velocity.shape[axis] - 1
@@ -146,27 +147,29 @@ def _ratio(u_minus: float, u_c: float, u_plus: float, flat: bool) -> float:
 
 
 @njit(cache=True, inline="always")
-def _axis_terms(u, ui, p, i, j, k, m, n, periodic, separable, a1, b1, an, bn, h, dh, scheme):
+def _face_rates(separable, a1, b1, an, bn, p, i, j, k, m):
+    """``(A_right, B_right, A_left, B_left)`` (per cell width) of the faces of cell
+    ``m`` along position ``p``."""
+    if separable:
+        return a1[m + 1], b1[m + 1], a1[m], b1[m]
+    return (_at(an, p, i, j, k, m + 1), _at(bn, p, i, j, k, m + 1), _at(an, p, i, j, k, m),
+            _at(bn, p, i, j, k, m))
+
+
+@njit(cache=True, inline="always")
+def _axis_terms(u, ui, p, i, j, k, m, n, periodic, coefs, dh, scheme):
     """Positivity rate ``c``, outflow coefficient ``kout`` and inflow of cell ``m``
-    along 3-D position ``p`` (cell value ``ui``)."""
+    along 3-D position ``p`` (cell value ``ui``, face rates ``coefs``)."""
+    a_r, b_r, a_l, b_l = coefs
     mm = m - 1 if m > 0 else n - 1
     mp = m + 1 if m < n - 1 else 0
-    if separable:
-        a_r = a1[m + 1]
-        b_r = b1[m + 1]
-        a_l = a1[m]
-        b_l = b1[m]
-    else:
-        a_r = _at(an, p, i, j, k, m + 1)
-        b_r = _at(bn, p, i, j, k, m + 1)
-        a_l = _at(an, p, i, j, k, m)
-        b_l = _at(bn, p, i, j, k, m)
     u_left = _at(u, p, i, j, k, mm)
     u_right = _at(u, p, i, j, k, mp)
     if scheme == SCHEME_SG:
-        c = (a_r + b_l) / h
-        return c, c, (b_r * u_right + a_l * u_left) / h
-    # MUSCL: limited face values u^(+/-) = u (1 +/- r) of this cell and its neighbours.
+        c = a_r + b_l
+        return c, c, b_r * u_right + a_l * u_left
+    # MUSCL: limited face values u^(+/-) = u (1 +/- r) of this cell and its neighbours;
+    # dh = D / h^2.
     wall_l = m == 0 and not periodic
     wall_r = m == n - 1 and not periodic
     u_left2 = _at(u, p, i, j, k, (m - 2) % n)
@@ -176,17 +179,146 @@ def _axis_terms(u, ui, p, i, j, k, m, n, periodic, separable, a1, b1, an, bn, h,
     r_r = _ratio(ui, u_right, u_right2, (mp == 0 or mp == n - 1) and not periodic)
     d_l = 0.0 if wall_l else dh
     d_r = 0.0 if wall_r else dh
-    c = 2.0 * (max(a_r, b_l) + dh) / h
-    kout = (a_r * (1.0 + r_c) + b_l * (1.0 - r_c) + d_l + d_r) / h
+    c = 2.0 * (max(a_r, b_l) + dh)
+    kout = a_r * (1.0 + r_c) + b_l * (1.0 - r_c) + d_l + d_r
     inflow = (b_r * u_right * (1.0 - r_r) + a_l * u_left * (1.0 + r_l)
-              + d_r * u_right + d_l * u_left) / h
+              + d_r * u_right + d_l * u_left)
     return c, kout, inflow
+
+
+@njit(cache=True, inline="always")
+def _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, separable, a1, b1,
+          an, bn, h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
+    """Rows ``start..stop`` of (i, j) pairs: values into ``out`` and the four
+    reductions into ``result``.  Called with constant ``scheme`` and ``separable``
+    so each call site compiles to a branch-free, vectorisable inner loop."""
+    n0, n1, n2 = u.shape
+    largest = 0.0
+    smallest = np.inf
+    t0 = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    t3 = 0.0
+    e0 = 0.0
+    e1 = 0.0
+    zero = (0.0, 0.0, 0.0, 0.0)
+    for row in range(start, stop):
+        i = row // n1
+        j = row - i * n1
+        # Coefficients of positions 0 and 1 are constant along a row when separable:
+        # loaded once per row, so the inner loop streams u, out and the 1-D arrays.
+        row0 = zero
+        row1 = zero
+        if separable:
+            if n0 > 1:
+                row0 = _face_rates(True, a1[0], b1[0], an[0], bn[0], 0, i, j, 0, i)
+            if n1 > 1:
+                row1 = _face_rates(True, a1[1], b1[1], an[1], bn[1], 1, i, j, 0, j)
+        for k in range(n2):
+            ui = u[i, j, k]
+            c = 0.0
+            kout = 0.0
+            inflow = 0.0
+            if n0 > 1:
+                coefs = row0 if separable else _face_rates(False, a1[0], b1[0], an[0], bn[0],
+                                                           0, i, j, k, i)
+                c_, k_, in_ = _axis_terms(u, ui, 0, i, j, k, i, n0, periodic[0], coefs, dh[0],
+                                          scheme)
+                c += c_
+                kout += k_
+                inflow += in_
+            if n1 > 1:
+                coefs = row1 if separable else _face_rates(False, a1[1], b1[1], an[1], bn[1],
+                                                           1, i, j, k, j)
+                c_, k_, in_ = _axis_terms(u, ui, 1, i, j, k, j, n1, periodic[1], coefs, dh[1],
+                                          scheme)
+                c += c_
+                kout += k_
+                inflow += in_
+            if n2 > 1:
+                coefs = _face_rates(separable, a1[2], b1[2], an[2], bn[2], 2, i, j, k, k)
+                c_, k_, in_ = _axis_terms(u, ui, 2, i, j, k, k, n2, periodic[2], coefs, dh[2],
+                                          scheme)
+                c += c_
+                kout += k_
+                inflow += in_
+            if rhs_only:
+                value = inflow - kout * ui
+            else:
+                value = ui * max(0.0, 1.0 - dt * kout) + dt * inflow
+                if use_u0:
+                    value = alpha * u0[i, j, k] + beta * value
+                else:
+                    value = beta * value
+            out[i, j, k] = value
+            rates[k] = c
+        # Reductions over the row while it is in L1: four interleaved partial sums
+        # in a fixed pattern (no dependence on the thread count).
+        k = 0
+        while k + 4 <= n2:
+            v0 = out[i, j, k]
+            v1 = out[i, j, k + 1]
+            v2 = out[i, j, k + 2]
+            v3 = out[i, j, k + 3]
+            t0 += v0
+            t1 += v1
+            t2 += v2
+            t3 += v3
+            smallest = min(smallest, min(min(v0, v1), min(v2, v3)))
+            k += 4
+        while k < n2:
+            t0 += out[i, j, k]
+            smallest = min(smallest, out[i, j, k])
+            k += 1
+        for k in range(n2):
+            # NaN rates must not hide: comparisons with NaN are false.
+            if not rates[k] <= largest:
+                largest = rates[k]
+        if want_error:
+            for k in range(n2):
+                value = out[i, j, k]
+                old = u0[i, j, k]
+                embedded = error_in * u[i, j, k] + error_0 * old
+                ratio = (value - embedded) / (atol + rtol * max(abs(old), abs(value)))
+                if k & 1:
+                    e1 += ratio * ratio
+                else:
+                    e0 += ratio * ratio
+    result[0] = largest
+    result[1] = smallest
+    result[2] = (t0 + t1) + (t2 + t3)
+    result[3] = e0 + e1
+
+
+@njit(cache=True)
+def _block(u, u0, out, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
+           h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
+    """One reduction block; dispatches to a specialised copy of :func:`_rows`."""
+    rates = np.empty(u.shape[2])
+    use_u0 = alpha != 0.0
+    if scheme == SCHEME_SG:
+        if separable:
+            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
+                  b1, an, bn, h, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
+                  want_error, result)
+        else:
+            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
+                  b1, an, bn, h, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
+                  want_error, result)
+    else:
+        if separable:
+            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
+                  b1, an, bn, h, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
+                  want_error, result)
+        else:
+            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
+                  b1, an, bn, h, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
+                  want_error, result)
 
 
 @njit(parallel=True, cache=True)
 def stage(
-    u, u0, out, alpha, beta, dt, rhs_only,
-    separable, a1_0, b1_0, a1_1, b1_1, a1_2, b1_2, an_0, bn_0, an_1, bn_1, an_2, bn_2,
+    u, u0, out, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
     h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial,
 ):
     """One fused pass: the flux divergence of ``u`` and the stage update
@@ -197,75 +329,26 @@ def stage(
     ``max_i c_i`` (positivity rate), ``min out``, ``sum out`` and, with
     ``want_error``, the sum over cells of
     ``((out - e) / (atol + rtol max(|u0|, |out|)))^2`` for the embedded solution
-    ``e = error_in u + error_0 u0`` (reusing the stage data in registers).
+    ``e = error_in u + error_0 u0`` (reusing the stage data while it is in cache).
 
-    ``u0`` is not read when ``alpha == 0``.  Coefficients: per 3-D position ``p``
-    either 1-D arrays ``a1_p, b1_p`` (``separable``) or face arrays ``an_p, bn_p``;
-    ``h``, ``dh`` (= D/h, MUSCL) and ``periodic`` are per position.  ``partial`` is a
-    ``(_BLOCKS, 4)`` work array.  Returns ``(rate, min, sum, error_sum)``; a
-    non-finite value anywhere makes ``sum`` non-finite.
+    ``u0`` is not read when ``alpha == 0``.  Coefficients, per 3-D position ``p``
+    (tuples of three arrays): 1-D arrays ``a1[p], b1[p]`` (``separable``) or face
+    arrays ``an[p], bn[p]``; ``h``, ``dh`` (= D/h, MUSCL) and ``periodic`` are per
+    position.  ``partial`` is a ``(_BLOCKS, 4)`` work array.  Returns
+    ``(rate, min, sum, error_sum)``; a non-finite value anywhere makes ``sum``
+    non-finite.  Each row is computed in one loop (no loop-carried dependence) and
+    reduced in a second loop while it is in L1.
     """
     n0, n1, n2 = u.shape
     rows = n0 * n1
     blocks = min(rows, _BLOCKS)
     size = (rows + blocks - 1) // blocks
-    use_u0 = alpha != 0.0
     for block in prange(blocks):
-        largest = 0.0
-        smallest = np.inf
-        total = 0.0
-        errors = 0.0
         start = np.int64(block) * size
         stop = min(rows, start + size)
-        for row in range(start, stop):
-            i = row // n1
-            j = row - i * n1
-            for k in range(n2):
-                ui = u[i, j, k]
-                c = 0.0
-                kout = 0.0
-                inflow = 0.0
-                if n0 > 1:
-                    c_, k_, in_ = _axis_terms(u, ui, 0, i, j, k, i, n0, periodic[0], separable,
-                                              a1_0, b1_0, an_0, bn_0, h[0], dh[0], scheme)
-                    c += c_
-                    kout += k_
-                    inflow += in_
-                if n1 > 1:
-                    c_, k_, in_ = _axis_terms(u, ui, 1, i, j, k, j, n1, periodic[1], separable,
-                                              a1_1, b1_1, an_1, bn_1, h[1], dh[1], scheme)
-                    c += c_
-                    kout += k_
-                    inflow += in_
-                if n2 > 1:
-                    c_, k_, in_ = _axis_terms(u, ui, 2, i, j, k, k, n2, periodic[2], separable,
-                                              a1_2, b1_2, an_2, bn_2, h[2], dh[2], scheme)
-                    c += c_
-                    kout += k_
-                    inflow += in_
-                if rhs_only:
-                    value = inflow - kout * ui
-                else:
-                    value = ui * max(0.0, 1.0 - dt * kout) + dt * inflow
-                    if use_u0:
-                        value = alpha * u0[i, j, k] + beta * value
-                    elif beta != 1.0:
-                        value = beta * value
-                out[i, j, k] = value
-                # NaN rates must not hide: comparisons with NaN are false.
-                if not c <= largest:
-                    largest = c
-                smallest = min(smallest, value)
-                total += value
-                if want_error:
-                    old = u0[i, j, k]
-                    embedded = error_in * ui + error_0 * old
-                    ratio = (value - embedded) / (atol + rtol * max(abs(old), abs(value)))
-                    errors += ratio * ratio
-        partial[block, 0] = largest
-        partial[block, 1] = smallest
-        partial[block, 2] = total
-        partial[block, 3] = errors
+        _block(u, u0, out, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
+               h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
+               partial[block])
     rate = 0.0
     smallest = np.inf
     total = 0.0

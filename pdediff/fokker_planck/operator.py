@@ -144,7 +144,7 @@ class FluxOperator:
         diffusion = float(diffusion)
         for axis, position in enumerate(self.layout):
             h = float(self.spacing3[position])
-            self._dh3[position] = diffusion / h
+            self._dh3[position] = diffusion / (h * h)
             if self._separable:
                 velocity = self._velocity1[position]
                 np.multiply(self._edges1[position], self._scale, out=velocity.reshape(-1))
@@ -167,7 +167,7 @@ class FluxOperator:
         self._field_arrays()
         self._separable = False
         for position in self.layout:
-            self._dh3[position] = float(diffusion) / float(self.spacing3[position])
+            self._dh3[position] = float(diffusion) / float(self.spacing3[position]) ** 2
         return [(self._an[p], self._bn[p]) for p in self.layout]
 
     # --------------------------------------------------------------- explicit
@@ -186,10 +186,9 @@ class FluxOperator:
         ``error = (error_in, error_0, atol, rtol)`` adds the embedded error sum.
         Returns ``(max_i c_i, min out, sum out, error_sum)``."""
         error_in, error_0, atol, rtol = error if error is not None else (0.0, 0.0, 1.0, 0.0)
-        a1, b1, an, bn = self._a1, self._b1, self._an, self._bn
         rate, smallest, total, errors = kernels.stage(
             u3, u0, out, float(alpha), float(beta), float(dt), rhs_only, self._separable,
-            a1[0], b1[0], a1[1], b1[1], a1[2], b1[2], an[0], bn[0], an[1], bn[1], an[2], bn[2],
+            tuple(self._a1), tuple(self._b1), tuple(self._an), tuple(self._bn),
             self.spacing3, self._dh3, self.periodic3, self.scheme_id, float(error_in),
             float(error_0), float(atol), float(rtol), error is not None, self._partial,
         )
@@ -245,7 +244,6 @@ class FluxOperator:
         rows, cols, values = [], [], []
         for axis, (left, right, keep) in enumerate(self._pattern()):
             position = self.layout[axis]
-            h = self.spacing3[position]
             if self._separable:
                 shape = [1, 1, 1]
                 shape[position] = -1
@@ -253,8 +251,9 @@ class FluxOperator:
                 coef_b = np.broadcast_to(self._b1[position].reshape(shape), self.face_shapes[axis])
             else:
                 coef_a, coef_b = self._an[position], self._bn[position]
-            a = np.compress(keep, coef_a, axis=position).ravel() / h
-            b = np.compress(keep, coef_b, axis=position).ravel() / h
+            # The coefficient arrays hold A/h and B/h already.
+            a = np.compress(keep, coef_a, axis=position).ravel()
+            b = np.compress(keep, coef_b, axis=position).ravel()
             # F = a u_L - b u_R leaves L and enters R.
             rows += [left, right, left, right]
             cols += [left, left, right, right]
