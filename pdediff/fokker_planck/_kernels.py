@@ -381,3 +381,89 @@ def error_norm(u_old, u_new, u_embedded, atol, rtol, partial):
     for block in range(blocks):
         total += partial[block, 3]
     return math.sqrt(total / n)
+
+
+@njit(parallel=True, cache=True)
+def mixture_face_coefficients(
+    position, coords0, coords1, coords2, grid_axis, means, prec, logc, isotropic, drift_a,
+    score_c, diffusion, h, periodic, scheme, coef_a, coef_b,
+):
+    """Face rates ``A/h, B/h`` (as :func:`face_coefficients`) of the reverse drift
+
+        v = drift_a x_d + score_c s_d(x),   s = grad log sum_k exp(logc_k - q_k / 2),
+        q_k = (x - m_k)^T P_k (x - m_k),
+
+    on the faces normal to 3-D ``position`` (grid axis ``d = grid_axis[position]``),
+    the Gaussian-mixture score evaluated at each face centre in the same pass (no
+    score or velocity array).  ``coordsP`` are the coordinates along position ``P``
+    (edges along ``position``, centres elsewhere; unused positions have
+    ``grid_axis[P] = -1``).  ``prec[k]`` is ``P_k`` (``prec[k, 0, 0] I`` with
+    ``isotropic``).  The score is evaluated with the operations and order of
+    ``pdediff.distributions._kernels.mixture_kernel``, so the rates equal those from
+    the evaluated score bit for bit.  Periodic wall faces use the point of face 0."""
+    m0, m1, m2 = coef_a.shape
+    n = coef_a.shape[position] - 1
+    K, ndim = means.shape
+    d_face = grid_axis[position]
+    for i in prange(m0):
+        x = np.empty(ndim)
+        y = np.empty((K, ndim))
+        lw = np.empty(K)
+        for j in range(m1):
+            for k in range(m2):
+                i0 = np.int64(i)
+                i1 = np.int64(j)
+                i2 = np.int64(k)
+                if position == 0:
+                    f = i0
+                elif position == 1:
+                    f = i1
+                else:
+                    f = i2
+                if (f == 0 or f == n) and not periodic:
+                    coef_a[i, j, k] = 0.0
+                    coef_b[i, j, k] = 0.0
+                    continue
+                if f == n:
+                    if position == 0:
+                        i0 = 0
+                    elif position == 1:
+                        i1 = 0
+                    else:
+                        i2 = 0
+                if grid_axis[0] >= 0:
+                    x[grid_axis[0]] = coords0[i0]
+                if grid_axis[1] >= 0:
+                    x[grid_axis[1]] = coords1[i1]
+                if grid_axis[2] >= 0:
+                    x[grid_axis[2]] = coords2[i2]
+                top = -np.inf
+                for c in range(K):
+                    q = 0.0
+                    if isotropic:
+                        pk = prec[c, 0, 0]
+                        for d in range(ndim):
+                            diff = x[d] - means[c, d]
+                            y[c, d] = pk * diff
+                            q += diff * y[c, d]
+                    else:
+                        for d in range(ndim):
+                            acc = 0.0
+                            for e in range(ndim):
+                                acc += prec[c, d, e] * (x[e] - means[c, e])
+                            y[c, d] = acc
+                            q += (x[d] - means[c, d]) * acc
+                    lw[c] = logc[c] - 0.5 * q
+                    if lw[c] > top:
+                        top = lw[c]
+                total = 0.0
+                for c in range(K):
+                    lw[c] = math.exp(lw[c] - top)
+                    total += lw[c]
+                score = 0.0
+                for c in range(K):
+                    score -= (lw[c] / total) * y[c, d_face]
+                v = drift_a * x[d_face] + score_c * score
+                a, b = face_pair(v, diffusion, h, scheme)
+                coef_a[i, j, k] = a
+                coef_b[i, j, k] = b

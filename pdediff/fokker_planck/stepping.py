@@ -13,6 +13,15 @@
 * ``"backward_euler"`` (alias ``"implicit"``): backward Euler on the Scharfetter–
   Gummel M-matrix, ``(I - dt A(tau + dt)) u^{n+1} = u^n`` with a cached sparse LU;
   positive and mass-conserving for every ``dt``; adaptive steps by step doubling.
+  The LU round-off below zero is projected away and the mass restored (a provable
+  round-off correction, recorded as ``max_projection_mass``; see
+  :meth:`Integrator._backward_euler`).
+
+Every explicit stage is one fused pass (:meth:`FluxOperator.stage`) written so that
+its result is nonnegative by construction, not to round-off, whenever the stage
+satisfies ``dt max_i c_i <= 1`` (see :mod:`._kernels`).  All reductions (mass, min,
+error norms) use fixed blocks, so a solve gives the same bits for any number of
+numba threads.
 * ``"auto"``: SSPRK3 while it is accurate at the positivity-CFL step; backward Euler
   while the accuracy-controlled step exceeds ``stiffness_ratio`` times the CFL step
   (stiff phases, e.g. reverse solves as ``t -> 0``); it switches back when the CFL step

@@ -91,7 +91,7 @@ def test_separable_coefficients_match_the_field_path_bit_for_bit(scheme, ndim):
         op = FluxOperator(grid, scheme)
         op.set_linear_velocity(-0.7)
         if not separable:
-            op.velocity  # materialises v = -0.7 x on the faces
+            _ = op.velocity  # materialises v = -0.7 x on the faces
         assert op._separable is separable
         op.prepare(0.4)
         out = np.empty(op.shape3)
