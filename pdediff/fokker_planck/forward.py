@@ -1,4 +1,4 @@
-"""Forward Fokker–Planck solver (DESIGN section 2)."""
+"""Forward Fokker–Planck solver (equations: ``docs/theory``, "Equations")."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..processes import ForwardProcess
 from ..results import Solution
 from .operator import SCHEMES, FluxOperator
 from .stepping import Problem, StepperOptions, integrate
-from .validation import check_process, check_times
+from .validation import check_grid, check_process, check_stepping, check_times, require_solve_memory
 
 
 def solve_forward(
@@ -47,7 +47,8 @@ def solve_forward(
     process
         A :class:`~pdediff.processes.ForwardProcess` giving ``a(t)`` and ``g(t)^2``.
     t_eval
-        Increasing forward times ``>= 0`` (at least two) at which to store ``p``.
+        Increasing forward times in ``[0, process.T]`` (at least two) at which to
+        store ``p``.
     method
         ``"auto"`` (adaptive SSPRK3, switching to backward Euler in stiff phases),
         ``"ssprk3"``/``"explicit"``, ``"ssprk2"``, ``"euler"``,
@@ -71,18 +72,22 @@ def solve_forward(
         ``.t`` = ``t_eval``, ``.p`` of shape ``(len(t_eval), *grid.shape)``, and the
         solver statistics in ``.metadata``.
     """
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
+    check_grid(grid)
     check_process(process)
+    times = check_times(t_eval, increasing=True, process=process)
+    implicit = method in ("auto", "backward_euler", "implicit")
+    require_solve_memory(grid, times.size, "solve_forward work arrays", implicit=implicit)
     u0 = grid.check_density(p0, "p0")
-    times = check_times(t_eval, increasing=True)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme: expected one of {sorted(SCHEMES)}, got {scheme!r}")
+    check_stepping(rtol, atol, dt, first_step, max_steps, stiffness_ratio)
     operator = FluxOperator(grid, scheme)
 
-    def set_coefficients(tau: float) -> float:
-        diffusion = process.diffusion(tau)
-        operator.set_linear_drift(process.a(tau), diffusion)
+    def set_coefficients(tau: float, scheme_id: int) -> float:
+        # A linear drift a(t) x: separable 1-D face coefficients, rebuilt per stage.
+        diffusion = float(process.diffusion(tau))
+        operator.set_linear_velocity(float(process.a(tau)))
+        operator.prepare(diffusion, scheme_id)
         return diffusion
 
     problem = Problem(

@@ -4,12 +4,21 @@
 every stage) and evaluates, for a face-velocity field ``v`` and a scalar diffusion
 ``D``:
 
-* the explicit right-hand side ``L[u]`` and the largest outflow rate ``max_i c_i``
-  (a forward-Euler step of size ``dt`` is positive when ``dt max_i c_i <= 1``);
+* one fused explicit stage ``out = alpha u0 + beta (u + dt L u)`` with the largest
+  outflow rate ``max_i c_i`` (a forward-Euler step of size ``dt`` is positive when
+  ``dt max_i c_i <= 1``), the minimum, the mass and optionally the embedded error sum,
+  in one pass over the cells (:func:`._kernels.stage`);
+* the explicit right-hand side ``L[u]`` alone (:meth:`FluxOperator.rhs`);
 * the sparse matrix of the Scharfetter–Gummel operator (upwind when ``D = 0``),
   whose off-diagonal entries are nonnegative and whose columns sum to zero, so that
   ``I - dt A`` is an M-matrix: backward Euler is positive for every ``dt`` and
   conserves mass.
+
+A linear drift ``v = a(t) x`` (:meth:`FluxOperator.set_linear_velocity`) is
+*separable*: on the faces normal to axis ``d`` it depends on ``x_d`` only, so its
+face coefficients are 1-D arrays of length ``n_d + 1`` and no field-sized
+coefficient or velocity array is built.  A general velocity field
+(:meth:`FluxOperator.set_velocity`) uses full face arrays.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..grid import Grid
-from . import kernels
+from . import _kernels as kernels
 
 SCHEMES = {"scharfetter_gummel": kernels.SCHEME_SG, "muscl": kernels.SCHEME_MUSCL}
 
@@ -27,6 +36,9 @@ SCHEMES = {"scharfetter_gummel": kernels.SCHEME_SG, "muscl": kernels.SCHEME_MUSC
 # grid axis always goes innermost (position 2) so that the kernels' innermost loop
 # runs along a long, contiguous axis (a 2-D field is (n0, 1, n1), not (n0, n1, 1)).
 AXIS_LAYOUT = {1: (2,), 2: (0, 2), 3: (0, 1, 2)}
+
+_EMPTY1 = np.zeros(1)
+_EMPTY3 = np.zeros((1, 1, 1))
 
 
 class FluxOperator:
@@ -37,7 +49,7 @@ class FluxOperator:
     grid
         The grid; fields are arrays of ``grid.shape``.
     scheme
-        ``"scharfetter_gummel"`` or ``"muscl"`` for the explicit right-hand side.
+        ``"scharfetter_gummel"`` or ``"muscl"`` for the explicit stages.
     """
 
     def __init__(self, grid: Grid, scheme: str = "scharfetter_gummel") -> None:
@@ -49,92 +61,72 @@ class FluxOperator:
         self.layout = AXIS_LAYOUT[grid.ndim]
         shape3 = [1, 1, 1]
         self.spacing3 = np.ones(3)
-        self.periodic3 = [False, False, False]
+        self.periodic3 = np.zeros(3, dtype=np.bool_)
         for d, position in enumerate(self.layout):
             shape3[position] = grid.shape[d]
             self.spacing3[position] = grid.spacing[d]
             self.periodic3[position] = grid.periodic[d]
         self.shape3 = tuple(shape3)
-        face_shapes3 = []
-        for position in range(3):
+        self.face_shapes = []
+        for position in self.layout:
             shape = list(self.shape3)
             shape[position] += 1
-            face_shapes3.append(tuple(shape))
-        # Work arrays per 3-D position (the kernels' view); unused positions stay zero.
-        self.flux3 = [np.zeros(shape) for shape in face_shapes3]
-        self.out_left3 = [np.zeros(shape) for shape in face_shapes3]
-        self.out_right3 = [np.zeros(shape) for shape in face_shapes3]
-        velocity3 = [np.zeros(shape) for shape in face_shapes3]
-        # The same arrays indexed by grid axis.
-        self.face_shapes = [face_shapes3[p] for p in self.layout]
-        self.velocity = [velocity3[p] for p in self.layout]
-        self.flux = [self.flux3[p] for p in self.layout]
-        self.out_left = [self.out_left3[p] for p in self.layout]
-        self.out_right = [self.out_right3[p] for p in self.layout]
+            self.face_shapes.append(tuple(shape))
         self.du = np.zeros(self.shape3)
-        self._diffusion3 = np.zeros(3)
-        self._face_coordinates: list[np.ndarray] | None = None
-        # Reuse of Scharfetter–Gummel coefficients for linear drifts a(t) x: the drift
-        # set by ``set_linear_drift`` and, once computed, the coefficients for the
-        # reference (a0, D0) with which every (a, D) of the same ratio a/D is a scaling.
-        self._linear_drift: tuple[float, float] | None = None
-        self._velocity_stale = False
-        self._cached_reference: tuple[float, float] | None = None
-        self._cached_left: list[np.ndarray] = []
-        self._cached_right: list[np.ndarray] = []
-        self._matrix_pattern: tuple[np.ndarray, np.ndarray] | None = None
+        self._dh3 = np.zeros(3)
+        self._partial = np.zeros((kernels._BLOCKS, 4))
+        # Separable (linear-drift) storage: per 3-D position the face coordinates
+        # x_d, the face velocity and the coefficients, all of length n_d + 1.
+        self._edges1 = [np.zeros(1) for _ in range(3)]
+        self._velocity1 = [_EMPTY3] * 3
+        self._a1 = [_EMPTY1] * 3
+        self._b1 = [_EMPTY1] * 3
+        for d, position in enumerate(self.layout):
+            n_faces = grid.shape[d] + 1
+            self._edges1[position] = np.ascontiguousarray(grid.edges[d], dtype=float)
+            self._velocity1[position] = np.zeros((n_faces, 1, 1))
+            self._a1[position] = np.zeros(n_faces)
+            self._b1[position] = np.zeros(n_faces)
+        # Field storage (face arrays), allocated on first use.
+        self._velocity: list[np.ndarray] | None = None
+        self._an = [_EMPTY3] * 3
+        self._bn = [_EMPTY3] * 3
+        self._separable = False
+        self._scale = 0.0
+        self._matrix_pattern = None
 
     # ------------------------------------------------------------- velocities
+    def _field_arrays(self) -> list[np.ndarray]:
+        if self._velocity is None:
+            self._velocity = [np.zeros(shape) for shape in self.face_shapes]
+            for axis, position in enumerate(self.layout):
+                self._an[position] = np.zeros(self.face_shapes[axis])
+                self._bn[position] = np.zeros(self.face_shapes[axis])
+        return self._velocity
+
     @property
-    def face_coordinates(self) -> list[np.ndarray]:
-        """Per axis ``d < ndim``: the coordinate ``x_d`` at the faces normal to ``d``
-        (face-array shape), for linear drifts ``v_d = a(t) x_d``."""
-        if self._face_coordinates is None:
-            coords = []
-            for axis in range(self.grid.ndim):
-                edges = np.asarray(self.grid.edges[axis])
+    def velocity(self) -> list[np.ndarray]:
+        """Per grid axis, the normal face velocity as a (writable) face array; using
+        it switches the operator to a general velocity field (a linear drift set
+        before is written into it)."""
+        arrays = self._field_arrays()
+        if self._separable:
+            for axis, position in enumerate(self.layout):
                 shape = [1, 1, 1]
-                shape[self.layout[axis]] = edges.size
-                coords.append(np.ascontiguousarray(
-                    np.broadcast_to(edges.reshape(shape), self.face_shapes[axis])
-                ))
-            self._face_coordinates = coords
-        return self._face_coordinates
+                shape[position] = -1
+                arrays[axis][...] = self._scale * self._edges1[position].reshape(shape)
+            self._separable = False
+        return arrays
 
     def set_linear_velocity(self, scale: float) -> None:
-        """``v_d = scale * x_d`` on every face (the forward drift ``a(t) x``)."""
-        for axis in range(self.grid.ndim):
-            kernels.scale_into(
-                self.face_coordinates[axis].ravel(), float(scale), self.velocity[axis].ravel()
-            )
+        """``v_d = scale * x_d`` on every face (the drift ``a(t) x``), stored
+        separably: 1-D per axis, no field-sized arrays."""
+        self._separable = True
+        self._scale = float(scale)
 
     def set_linear_drift(self, a: float, diffusion: float) -> None:
-        """Velocity ``v = a x`` with diffusion ``D``: like :meth:`set_linear_velocity`,
-        and lets :meth:`rhs` reuse Scharfetter–Gummel coefficients while ``a/D`` is
-        unchanged (they scale with ``D``)."""
-        self._linear_drift = (float(a), float(diffusion))
-        # The face velocities are only materialised when a full evaluation needs them.
-        self._velocity_stale = self._cache_scale(diffusion) is not None
-        if not self._velocity_stale:
-            self.set_linear_velocity(a)
-
-    def _materialise_velocity(self) -> None:
-        if self._velocity_stale and self._linear_drift is not None:
-            self.set_linear_velocity(self._linear_drift[0])
-        self._velocity_stale = False
-
-    def _cache_scale(self, diffusion: float) -> float | None:
-        """The factor relating the current coefficients to the cached ones, or None."""
-        if self.scheme_id != kernels.SCHEME_SG or self._linear_drift is None:
-            return None
-        a, d = self._linear_drift
-        if d <= 0 or d != diffusion or self._cached_reference is None:
-            return None
-        a0, d0 = self._cached_reference
-        # Written so that a NaN drift falls through to the full (checked) evaluation.
-        if not abs(a / d - a0 / d0) <= 1e-13 * max(1.0, abs(a0 / d0)):
-            return None
-        return d / d0
+        """Velocity ``v = a x`` (``diffusion`` is passed to :meth:`prepare` per stage)."""
+        self.set_linear_velocity(a)
 
     def face_points(self, axis: int) -> np.ndarray:
         """Face centres normal to ``axis`` as ``(*face_shape[:ndim], ndim)``."""
@@ -143,44 +135,79 @@ class FluxOperator:
     def set_velocity(self, axis: int, values: np.ndarray) -> None:
         """Set the normal velocity on the faces of ``axis`` (grid face shape)."""
         self.velocity[axis][...] = np.reshape(values, self.face_shapes[axis])
-        self._linear_drift = None
-        self._velocity_stale = False
+
+    # ------------------------------------------------------------ coefficients
+    def prepare(self, diffusion: float, scheme_id: int | None = None) -> None:
+        """Face coefficients ``A, B`` of the current velocity and ``D = diffusion``
+        for the explicit scheme (or ``scheme_id``)."""
+        scheme_id = self.scheme_id if scheme_id is None else scheme_id
+        diffusion = float(diffusion)
+        for axis, position in enumerate(self.layout):
+            h = float(self.spacing3[position])
+            self._dh3[position] = diffusion / (h * h)
+            if self._separable:
+                velocity = self._velocity1[position]
+                np.multiply(self._edges1[position], self._scale, out=velocity.reshape(-1))
+                kernels.face_coefficients(
+                    velocity, diffusion, h, 0, bool(self.periodic3[position]), scheme_id,
+                    self._a1[position].reshape(velocity.shape),
+                    self._b1[position].reshape(velocity.shape),
+                )
+            else:
+                kernels.face_coefficients(
+                    self._field_arrays()[axis], diffusion, h, position,
+                    bool(self.periodic3[position]), scheme_id, self._an[position],
+                    self._bn[position],
+                )
+
+    def set_field_coefficients(self, diffusion: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Switch to field coefficients written by the caller (e.g. a compiled score
+        kernel that evaluates face velocities and coefficients in one pass): returns
+        per grid axis the ``(A, B)`` face arrays to fill."""
+        self._field_arrays()
+        self._separable = False
+        for position in self.layout:
+            self._dh3[position] = float(diffusion) / float(self.spacing3[position]) ** 2
+        return [(self._an[p], self._bn[p]) for p in self.layout]
 
     # --------------------------------------------------------------- explicit
-    def _face_fluxes(self, axis: int, u3: np.ndarray, diffusion: float, scheme_id: int) -> None:
-        position = self.layout[axis]
-        kernels.face_fluxes(
-            u3, self.velocity[axis], float(diffusion), float(self.spacing3[position]), position,
-            self.periodic3[position], scheme_id, self.flux[axis], self.out_left[axis],
-            self.out_right[axis],
+    def stage(
+        self,
+        u3: np.ndarray,
+        u0: np.ndarray,
+        out: np.ndarray,
+        alpha: float,
+        beta: float,
+        dt: float,
+        error: tuple[float, float, float, float] | None = None,
+        rhs_only: bool = False,
+    ) -> tuple[float, float, float, float]:
+        """``out = alpha u0 + beta (u3 + dt L u3)`` for the prepared coefficients;
+        ``error = (error_in, error_0, atol, rtol)`` adds the embedded error sum.
+        Returns ``(max_i c_i, min out, sum out, error_sum)``."""
+        error_in, error_0, atol, rtol = error if error is not None else (0.0, 0.0, 1.0, 0.0)
+        rate, smallest, total, errors = kernels.stage(
+            u3, u0, out, float(alpha), float(beta), float(dt), rhs_only, self._separable,
+            tuple(self._a1), tuple(self._b1), tuple(self._an), tuple(self._bn),
+            self.spacing3, self._dh3, self.periodic3, self.scheme_id, float(error_in),
+            float(error_0), float(atol), float(rtol), error is not None, self._partial,
         )
+        return float(rate), float(smallest), float(total), float(errors)
 
     def rhs(self, u3: np.ndarray, diffusion: float) -> float:
         """Write ``L[u]`` into ``self.du`` (3-D padded) and return ``max_i c_i``."""
-        scale = self._cache_scale(diffusion)
-        if scale is None:
-            self._materialise_velocity()
-            for axis in range(self.grid.ndim):
-                self._face_fluxes(axis, u3, diffusion, self.scheme_id)
-            if self.scheme_id == kernels.SCHEME_SG and self._linear_drift is not None:
-                if diffusion > 0 and self._linear_drift[1] == diffusion:
-                    self._cached_left = [array.copy() for array in self.out_left3]
-                    self._cached_right = [array.copy() for array in self.out_right3]
-                    self._cached_reference = self._linear_drift
-        else:
-            return float(kernels.cached_divergence(
-                u3, *self._cached_left, *self._cached_right, self.spacing3, scale, self.du
-            ))
-        for position in self.layout:
-            self._diffusion3[position] = diffusion
-        rate = kernels.divergence(
-            *self.flux3, *self.out_left3, *self.out_right3, self.spacing3, self._diffusion3,
-            self.scheme_id, self.du,
-        )
-        return float(rate)
+        self.prepare(diffusion)
+        return self.stage(u3, u3, self.du, 0.0, 1.0, 0.0, rhs_only=True)[0]
+
+    def error_norm(self, u_old, u_new, u_embedded, atol: float, rtol: float) -> float:
+        """The RMS error norm of ``u_new - u_embedded`` (deterministic reduction)."""
+        return float(kernels.error_norm(
+            u_old.ravel(), u_new.ravel(), u_embedded.ravel(), float(atol), float(rtol),
+            self._partial,
+        ))
 
     # --------------------------------------------------------------- implicit
-    def _pattern(self) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    def _pattern(self):
         """For every axis, the flat indices of the left and right cell of each
         interior (or periodic) face, in face-array order."""
         if self._matrix_pattern is None:
@@ -204,21 +231,29 @@ class FluxOperator:
             self._matrix_pattern = pairs
         return self._matrix_pattern
 
-    def matrix(self, u3: np.ndarray, diffusion: float) -> sp.csc_matrix:
+    def matrix(self, u3: np.ndarray, diffusion: float, prepared: bool = False) -> sp.csc_matrix:
         """Sparse ``A`` with ``(A u)_i = -sum_d (F_{f+1} - F_f)/h_d`` for the
         Scharfetter–Gummel fluxes of the current velocity (upwind if ``D = 0``).
 
         Off-diagonals are ``>= 0`` and each column sums to zero.  ``u3`` only fixes
-        the array layout (the operator is linear).
+        the array layout (the operator is linear).  ``prepared``: the caller has
+        already set Scharfetter–Gummel coefficients (see :meth:`prepare`).
         """
-        self._materialise_velocity()
+        if not prepared:
+            self.prepare(diffusion, kernels.SCHEME_SG)
         rows, cols, values = [], [], []
         for axis, (left, right, keep) in enumerate(self._pattern()):
-            self._face_fluxes(axis, u3, diffusion, kernels.SCHEME_SG)
             position = self.layout[axis]
-            h = self.spacing3[position]
-            a = np.compress(keep, self.out_left[axis], axis=position).ravel() / h
-            b = np.compress(keep, self.out_right[axis], axis=position).ravel() / h
+            if self._separable:
+                shape = [1, 1, 1]
+                shape[position] = -1
+                coef_a = np.broadcast_to(self._a1[position].reshape(shape), self.face_shapes[axis])
+                coef_b = np.broadcast_to(self._b1[position].reshape(shape), self.face_shapes[axis])
+            else:
+                coef_a, coef_b = self._an[position], self._bn[position]
+            # The coefficient arrays hold A/h and B/h already.
+            a = np.compress(keep, coef_a, axis=position).ravel()
+            b = np.compress(keep, coef_b, axis=position).ravel()
             # F = a u_L - b u_R leaves L and enters R.
             rows += [left, right, left, right]
             cols += [left, left, right, right]

@@ -1,19 +1,21 @@
-"""Reverse-time score Fokker–Planck family on grids (DESIGN section 2)."""
+"""Reverse-time score Fokker–Planck family on grids (equations: ``docs/theory``,
+"Equations")."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .. import _validate
 from ..grid import Grid
 from ..processes import ForwardProcess
 from ..results import Solution
+from . import _score_faces
 from .operator import SCHEMES, FluxOperator
 from .stepping import Problem, StepperOptions, integrate
-from .validation import check_process, check_times
+from .validation import check_grid, check_process, check_stepping, check_times, require_solve_memory
 
 Score = Callable[[np.ndarray, float], np.ndarray]
 
@@ -43,6 +45,30 @@ def _evaluate_score(score: Score, x: np.ndarray, t: float) -> np.ndarray:
             f"score: returned NaN/inf at t={t:.6g} in {len(bad)} points, first at x={first}"
         )
     return s
+
+
+def _face_coefficients(
+    operator: FluxOperator, process: ForwardProcess, score: Score, eps: float, T: float
+) -> Callable[[float, int], float]:
+    """``set_coefficients(tau, scheme_id)`` for the stepper: the face velocities
+    ``b_eps`` at ``t = T - tau`` and their coefficients.  A compiled pdediff score
+    (see :mod:`._score_faces`) evaluates score, velocity and coefficients in one pass;
+    any other callable is evaluated on the face centres."""
+    fused = _score_faces.compiled(operator, process, score, eps)
+    if fused is not None:
+        return lambda tau, scheme_id: fused(max(T - tau, 0.0), scheme_id)
+    face_points = [operator.face_points(axis) for axis in range(operator.grid.ndim)]
+
+    def set_coefficients(tau: float, scheme_id: int) -> float:
+        t = max(T - tau, 0.0)
+        for axis, points in enumerate(face_points):
+            velocity = reverse_velocity(process, score, points, t, eps)
+            operator.set_velocity(axis, velocity[..., axis])
+        diffusion = 0.5 * eps * float(process.g2(t))
+        operator.prepare(diffusion, scheme_id)
+        return diffusion
+
+    return set_coefficients
 
 
 def solve_reverse(
@@ -86,7 +112,8 @@ def solve_reverse(
         array of the same shape: the (exact or approximate) ``grad log p_t``.  It is
         evaluated at the face centres of the grid at every stage.
     t_eval
-        Strictly decreasing forward times, ``t_eval[0] = T`` and ``t_eval[-1] = t0``.
+        Strictly decreasing forward times in ``[0, process.T]``, ``t_eval[0] = T``
+        and ``t_eval[-1] = t0``.
     eps
         Noise level ``>= 0`` of the family.
     method
@@ -105,33 +132,26 @@ def solve_reverse(
         ``.t`` = ``t_eval`` (decreasing), ``.p`` of shape ``(len(t_eval), *grid.shape)``,
         ``metadata["direction"] == "reverse"`` and ``metadata["eps"] == eps``.
     """
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
+    check_grid(grid)
     check_process(process)
+    times = check_times(t_eval, increasing=False, process=process)
+    implicit = method in ("auto", "backward_euler", "implicit")
+    # Face velocities and coefficients are field-sized here (the score varies in x),
+    # plus the face points and the score values at them.
+    require_solve_memory(grid, times.size + 2 * grid.ndim * grid.ndim,
+                         "solve_reverse work arrays", ndim_fields=1, implicit=implicit)
     if not callable(score):
         raise TypeError(f"score: expected a callable score(x, t), got {type(score).__name__}")
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"eps: expected a number >= 0, got {eps!r}") from error
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
+    eps = _validate.eps(eps, "eps")
     u0 = grid.check_density(q_T, "q_T")
-    times = check_times(t_eval, increasing=False)
     if scheme == "auto":
         scheme = "muscl" if eps == 0 else "scharfetter_gummel"
     if scheme not in SCHEMES:
         raise ValueError(f"scheme: expected 'auto' or one of {sorted(SCHEMES)}, got {scheme!r}")
+    check_stepping(rtol, atol, dt, first_step, max_steps, stiffness_ratio)
     operator = FluxOperator(grid, scheme)
     T = float(times[0])
-    face_points = [operator.face_points(axis) for axis in range(grid.ndim)]
-
-    def set_coefficients(tau: float) -> float:
-        t = max(T - tau, 0.0)
-        for axis, points in enumerate(face_points):
-            velocity = reverse_velocity(process, score, points, t, eps)
-            operator.set_velocity(axis, velocity[..., axis])
-        return 0.5 * eps * process.g2(t)
+    set_coefficients = _face_coefficients(operator, process, score, eps, T)
 
     problem = Problem(
         operator=operator,

@@ -13,6 +13,15 @@
 * ``"backward_euler"`` (alias ``"implicit"``): backward Euler on the Scharfetter–
   Gummel M-matrix, ``(I - dt A(tau + dt)) u^{n+1} = u^n`` with a cached sparse LU;
   positive and mass-conserving for every ``dt``; adaptive steps by step doubling.
+  The LU round-off below zero is projected away and the mass restored (a provable
+  round-off correction, recorded as ``max_projection_mass``; see
+  :meth:`Integrator._backward_euler`).
+
+Every explicit stage is one fused pass (:meth:`FluxOperator.stage`) written so that
+its result is nonnegative by construction, not to round-off, whenever the stage
+satisfies ``dt max_i c_i <= 1`` (see :mod:`._kernels`).  All reductions (mass, min,
+error norms) use fixed blocks, so a solve gives the same bits for any number of
+numba threads.
 * ``"auto"``: SSPRK3 while it is accurate at the positivity-CFL step; backward Euler
   while the accuracy-controlled step exceeds ``stiffness_ratio`` times the CFL step
   (stiff phases, e.g. reverse solves as ``t -> 0``); it switches back when the CFL step
@@ -30,7 +39,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +47,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from tqdm.auto import tqdm
 
-from . import kernels
+from .. import _validate
+from ._kernels import SCHEME_SG
 from .operator import FluxOperator
 
 METHODS = ("auto", "ssprk3", "ssprk2", "euler", "backward_euler")
@@ -50,7 +60,7 @@ class SolverError(RuntimeError):
     """A solve could not continue (NaN/inf, step size underflow, too many steps)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepperOptions:
     """Settings of :func:`integrate` (see the module docstring)."""
 
@@ -66,45 +76,44 @@ class StepperOptions:
     progress_label: str = "solve"
 
     def validated(self) -> StepperOptions:
+        """A copy with the method alias resolved and every number checked (TypeError
+        for a wrong type, ValueError for an illegal value, naming the argument)."""
+        if not isinstance(self.method, str):
+            raise TypeError(f"method: expected a string, got {type(self.method).__name__}")
         method = ALIASES.get(self.method, self.method)
-        if method not in METHODS:
-            raise ValueError(
-                f"method: expected one of {METHODS + tuple(ALIASES)}, got {self.method!r}"
-            )
-        self.method = method
-        if not (isinstance(self.rtol, (int, float)) and 0 < self.rtol < 1):
-            raise ValueError(f"rtol: expected a number in (0, 1), got {self.rtol!r}")
-        if self.atol is not None and not (self.atol > 0 and math.isfinite(self.atol)):
-            raise ValueError(f"atol: expected a positive number or None, got {self.atol!r}")
-        if self.dt is not None and not (self.dt > 0 and math.isfinite(self.dt)):
-            raise ValueError(f"dt: expected a positive step or None, got {self.dt!r}")
-        if self.first_step is not None and not self.first_step > 0:
-            raise ValueError(f"first_step: expected a positive number, got {self.first_step!r}")
-        if not 0 < self.cfl_safety <= 1:
-            raise ValueError(f"cfl_safety: expected a number in (0, 1], got {self.cfl_safety!r}")
-        if not self.stiffness_ratio > 1:
+        _validate.choice(method, "method", METHODS + tuple(ALIASES))
+        optional = {"atol": self.atol, "dt": self.dt, "first_step": self.first_step}
+        checked = {k: None if v is None else _validate.positive(v, k) for k, v in optional.items()}
+        stiffness_ratio = _validate.positive(self.stiffness_ratio, "stiffness_ratio")
+        if not stiffness_ratio > 1:
             raise ValueError(f"stiffness_ratio: expected > 1, got {self.stiffness_ratio!r}")
-        if not (isinstance(self.max_steps, int) and self.max_steps > 0):
-            raise ValueError(f"max_steps: expected a positive int, got {self.max_steps!r}")
-        if method == "euler" and self.dt is None:
-            # Forward Euler has no error estimate: it runs at the positivity limit.
-            pass
-        return self
+        if not isinstance(self.progress, (bool, np.bool_)):
+            raise TypeError(f"progress: expected a bool, got {type(self.progress).__name__}")
+        return replace(
+            self,
+            method=method,
+            rtol=_validate.probability(self.rtol, "rtol", open_left=True, open_right=True),
+            max_steps=_validate.positive_int(self.max_steps, "max_steps"),
+            cfl_safety=_validate.probability(self.cfl_safety, "cfl_safety", open_left=True),
+            stiffness_ratio=stiffness_ratio,
+            **checked,
+        )
 
 
 @dataclass
 class Problem:
     """What the integrator needs to know about one Fokker–Planck problem.
 
-    ``set_coefficients(tau)`` writes the face velocities of ``operator`` for solver
-    time ``tau`` and returns the scalar diffusion ``D(tau)``; ``forward_time(tau)``
+    ``set_coefficients(tau, scheme_id)`` leaves ``operator`` prepared (face
+    coefficients of ``scheme_id``, see :meth:`FluxOperator.prepare`) for solver time
+    ``tau`` and returns the scalar diffusion ``D(tau)``; ``forward_time(tau)``
     maps solver time to the process's forward time for messages; ``autonomous``
     says whether the coefficients are independent of ``tau`` (lets backward Euler
     reuse factorisations).
     """
 
     operator: FluxOperator
-    set_coefficients: Callable[[float], float]
+    set_coefficients: Callable[[float, int], float]
     forward_time: Callable[[float], float]
     autonomous: bool = False
 
@@ -119,6 +128,7 @@ class Statistics:
     n_factorizations: int = 0
     max_mass_error: float = 0.0
     min_density: float = math.inf
+    max_projection_mass: float = 0.0
     switches: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -131,6 +141,7 @@ class Statistics:
             "n_factorizations": self.n_factorizations,
             "max_mass_error": self.max_mass_error,
             "min_density": self.min_density,
+            "max_projection_mass": self.max_projection_mass,
             "method_switch_times": list(self.switches),
         }
 
@@ -165,61 +176,56 @@ class Integrator:
         self._identity = sp.identity(self.u.size, format="csc")
 
     # ---------------------------------------------------------------- helpers
-    def _rate_and_rhs(self, u3: np.ndarray, tau: float) -> float:
-        diffusion = self.problem.set_coefficients(tau)
+    def _stage(self, alpha, u0, beta, u_in, dt, out, tau, step, error=None) -> float:
+        """One fused stage ``out = alpha u0 + beta (u_in + dt L(tau) u_in)``; raises
+        ``_Rejected`` if it violates its positivity limit, ``SolverError`` on NaN/inf.
+        Returns the embedded error sum (0 without ``error``)."""
+        self.problem.set_coefficients(tau, self.op.scheme_id)
         self.stats.n_rhs += 1
-        return self.op.rhs(u3, diffusion)
-
-    def _combine(self, alpha, u0, beta, u1, dt, out, tau, step) -> None:
-        smallest, total, finite = kernels.linear_combination(
-            alpha, u0.ravel(), beta, u1.ravel(), dt, self.op.du.ravel(), out.ravel()
-        )
-        if not finite:
+        rate, smallest, total, errors = self.op.stage(u_in, u0, out, alpha, beta, dt, error)
+        if not (math.isfinite(total) and math.isfinite(rate)):
             self._non_finite(out, tau, step)
-        # Min and mass of the latest combination, reused by the step bookkeeping.
+        if dt * rate > 1.0:
+            raise _Rejected(self.options.cfl_safety / rate)
+        # Min and mass of the latest stage, reused by the step bookkeeping.
         self.last_min, self.last_mass = smallest, total
+        self.last_rate = rate
+        return errors
 
     def _non_finite(self, array: np.ndarray, tau: float, step: int) -> None:
         where = np.argwhere(~np.isfinite(array.reshape(self.op.grid.shape)))
         t = self.problem.forward_time(tau)
+        first = f", first at cell index {tuple(int(i) for i in where[0])}" if len(where) else ""
         raise SolverError(
-            f"non-finite density at t={t:.6g} (step {step}) in {len(where)} cells, first at "
-            f"cell index {tuple(int(i) for i in where[0])}"
+            f"non-finite density or coefficients at t={t:.6g} (step {step}) in {len(where)} "
+            f"cells{first}"
         )
-
-    def _error_norm(self, new: np.ndarray, embedded: np.ndarray) -> float:
-        return float(kernels.error_norm(
-            self.u.ravel(), new.ravel(), embedded.ravel(), self.atol, self.options.rtol
-        ))
 
     # -------------------------------------------------------------- explicit
     def explicit_step(self, tau: float, dt: float, scheme: str, step: int) -> tuple[float, float]:
         """One SSP step into ``self.trial``; returns ``(error_norm, dt_cfl)`` where
         ``dt_cfl`` is the positivity limit at the first stage.  Raises ``_Rejected``
-        if a stage violates its positivity limit."""
-        safety = self.options.cfl_safety
-        rate = self._rate_and_rhs(self.u, tau)
-        dt_cfl = safety / rate if rate > 0 else math.inf
-        if dt * rate > 1.0:
-            raise _Rejected(dt_cfl)
+        if a stage violates its positivity limit.
+
+        The embedded solutions are read from the stage data inside the last fused
+        stage: SSPRK2's is its first stage ``u1``; SSPRK3's (Heun's
+        ``u/2 + (u1 + dt L u1)/2``) equals ``2 u2 - u`` with ``u2 = 3u/4 + (u1 + dt L
+        u1)/4`` its second stage."""
+        u = self.u
+        self._stage(0.0, u, 1.0, u, dt, self.trial if scheme == "euler" else self.stage1,
+                    tau, step)
+        dt_cfl = self.options.cfl_safety / self.last_rate if self.last_rate > 0 else math.inf
         if scheme == "euler":
-            self._combine(0.0, self.u, 1.0, self.u, dt, self.trial, tau, step)
             return 0.0, dt_cfl
-        self._combine(0.0, self.u, 1.0, self.u, dt, self.stage1, tau, step)
-        rate = self._rate_and_rhs(self.stage1, tau + dt)
-        if dt * rate > 1.0:
-            raise _Rejected(safety / rate)
+        error = (1.0, 0.0, self.atol, self.options.rtol)
         if scheme == "ssprk2":
-            self._combine(0.5, self.u, 0.5, self.stage1, dt, self.trial, tau, step)
-            return self._error_norm(self.trial, self.stage1), dt_cfl
-        # Heun's combination of the same two stages: the embedded 2nd-order solution.
-        self._combine(0.5, self.u, 0.5, self.stage1, dt, self.embedded, tau, step)
-        self._combine(0.75, self.u, 0.25, self.stage1, dt, self.stage2, tau, step)
-        rate = self._rate_and_rhs(self.stage2, tau + 0.5 * dt)
-        if dt * rate > 1.0:
-            raise _Rejected(safety / rate)
-        self._combine(1.0 / 3.0, self.u, 2.0 / 3.0, self.stage2, dt, self.trial, tau, step)
-        return self._error_norm(self.trial, self.embedded), dt_cfl
+            total = self._stage(0.5, u, 0.5, self.stage1, dt, self.trial, tau + dt, step, error)
+            return math.sqrt(total / u.size), dt_cfl
+        self._stage(0.75, u, 0.25, self.stage1, dt, self.stage2, tau + dt, step)
+        error = (2.0, -1.0, self.atol, self.options.rtol)
+        total = self._stage(1.0 / 3.0, u, 2.0 / 3.0, self.stage2, dt, self.trial,
+                            tau + 0.5 * dt, step, error)
+        return math.sqrt(total / u.size), dt_cfl
 
     # -------------------------------------------------------------- implicit
     def _solver(self, tau_end: float, dt: float):
@@ -227,8 +233,8 @@ class Integrator:
         if key in self._lu_cache:
             self._lu_cache.move_to_end(key)
             return self._lu_cache[key]
-        diffusion = self.problem.set_coefficients(tau_end)
-        matrix = self.op.matrix(self.u, diffusion)
+        diffusion = self.problem.set_coefficients(tau_end, SCHEME_SG)
+        matrix = self.op.matrix(self.u, diffusion, prepared=True)
         lu = spla.splu((self._identity - dt * matrix).tocsc())
         self.stats.n_factorizations += 1
         self._lu_cache[key] = lu
@@ -237,14 +243,33 @@ class Integrator:
         return lu
 
     def _backward_euler(self, u_from: np.ndarray, tau: float, dt: float, out: np.ndarray, step):
+        """``out = (I - dt A)^{-1} u_from``, nonnegative and mass-conserving.
+
+        ``M = I - dt A`` is an M-matrix with unit column sums, so the exact solution
+        ``x`` is ``>= 0`` with ``sum x = sum u_from``.  The LU solution ``x_hat``
+        differs from ``x`` by round-off and can dip below zero where ``x`` vanishes.
+        Replacing ``x_hat_i < 0`` by 0 moves every such entry *towards* ``x_i >= 0``
+        (``|0 - x_i| < |x_hat_i - x_i|``), so the projection never increases the
+        error of any cell: it is a round-off correction.  The projected vector is then
+        rescaled to the exact mass ``sum u_from`` (a factor ``1 + O(LU round-off)``,
+        positive).  The removed mass is recorded in ``max_projection_mass``."""
         lu = self._solver(tau + dt, dt)
-        out.ravel()[:] = lu.solve(u_from.ravel())
-        if not np.all(np.isfinite(out)):
+        flat = out.reshape(-1)
+        flat[:] = lu.solve(u_from.reshape(-1))
+        if not np.all(np.isfinite(flat)):
             self._non_finite(out, tau + dt, step)
-        # An M-matrix solve is positive in exact arithmetic; LU round-off can leave
-        # values of order 1e-16 max(u) below zero where the density vanishes.
-        np.maximum(out, 0.0, out=out)
-        self.last_min, self.last_mass = float(out.min()), float(out.sum())
+        target = float(np.sum(u_from))
+        negative = flat < 0.0
+        if negative.any():
+            removed = -float(np.sum(flat[negative]))
+            flat[negative] = 0.0
+            total = float(np.sum(flat))
+            if total > 0.0:
+                flat *= target / total
+            self.stats.max_projection_mass = max(
+                self.stats.max_projection_mass, removed / max(abs(target), 1e-300)
+            )
+        self.last_min, self.last_mass = float(flat.min()), float(np.sum(flat))
 
     def implicit_step(self, tau: float, dt: float, adaptive: bool, step: int) -> float:
         """Backward Euler into ``self.trial`` (two half steps when adaptive, with the
@@ -255,10 +280,12 @@ class Integrator:
         self._backward_euler(self.u, tau, dt, self.embedded, step)
         self._backward_euler(self.u, tau, 0.5 * dt, self.half, step)
         self._backward_euler(self.half, tau + 0.5 * dt, 0.5 * dt, self.trial, step)
-        return self._error_norm(self.trial, self.embedded)
+        return self.op.error_norm(self.u, self.trial, self.embedded, self.atol, self.options.rtol)
 
     def cfl_limit(self, tau: float) -> float:
-        rate = self._rate_and_rhs(self.u, tau)
+        self.problem.set_coefficients(tau, self.op.scheme_id)
+        self.stats.n_rhs += 1
+        rate = self.op.stage(self.u, self.u, self.op.du, 0.0, 1.0, 0.0, rhs_only=True)[0]
         return self.options.cfl_safety / rate if rate > 0 else math.inf
 
 

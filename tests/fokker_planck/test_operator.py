@@ -6,7 +6,7 @@ import pytest
 import pdediff
 from pdediff.distributions import GaussianMixture
 from pdediff.fokker_planck import FluxOperator
-from pdediff.fokker_planck.kernels import _bernoulli
+from pdediff.fokker_planck._kernels import _bernoulli
 from pdediff.fokker_planck.reference import reference_rhs
 from pdediff.metrics import observed_order
 
