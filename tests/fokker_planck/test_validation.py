@@ -56,12 +56,18 @@ def test_t_eval_past_the_horizon_names_t_eval():
         _reverse(process=process, t_eval=[1.2, 0.5])
 
 
-def test_huge_grid_is_refused_at_once():
-    grid = pdediff.Grid([(-1.0, 1.0)] * 3, 10000)
-    with pytest.raises(MemoryError, match="solve_forward.*10000, 10000, 10000"):
+def test_huge_grid_is_refused_at_once(monkeypatch):
+    """With 1 GB available a 400^3 grid holds one field (0.5 GB) but not a solve's work
+    arrays: both solvers refuse before allocating, naming themselves and the shape.
+    (A grid of which not even one field fits is refused by Grid itself.)"""
+    monkeypatch.setattr(_resources, "available_memory", lambda: 1e9)
+    grid = pdediff.Grid([(-1.0, 1.0)] * 3, 400)
+    with pytest.raises(MemoryError, match="solve_forward.*400, 400, 400"):
         solve_forward(np.ones(3), grid, pdediff.OU(), [0.0, 1.0])
     with pytest.raises(MemoryError, match="solve_reverse"):
         solve_reverse(np.ones(3), grid, pdediff.OU(), lambda x, t: -x, [1.0, 0.0])
+    with pytest.raises(MemoryError, match="Grid"):
+        pdediff.Grid([(-1.0, 1.0)] * 3, 10000)
 
 
 def test_memory_guard_counts_the_snapshots(monkeypatch):
@@ -70,6 +76,7 @@ def test_memory_guard_counts_the_snapshots(monkeypatch):
     grid = pdediff.Grid([(-2.0, 2.0)] * 2, 64)
     p0 = np.ones(grid.shape)
     times = np.linspace(0.0, 0.01, 100)
+    monkeypatch.setattr(_resources, "SMALL_REQUEST", 0)
     monkeypatch.setattr(_resources, "available_memory", lambda: 2e6)
     with pytest.raises(MemoryError, match="solve_forward"):
         solve_forward(p0, grid, pdediff.OU(), times, method="ssprk3")

@@ -9,11 +9,11 @@ import pytest
 
 from pdediff import Grid
 from pdediff.scores import TabulatedScore
-from pdediff.studies import ode_sde_gap
+from pdediff.studies.ode_sde_gap import _solves
 
 
 def test_the_study_uses_this_class():
-    assert ode_sde_gap.TabulatedScore is TabulatedScore
+    assert _solves.TabulatedScore is TabulatedScore
 
 
 def test_linear_in_log_t_is_reproduced_and_other_points_pass_through():
