@@ -14,6 +14,7 @@ class SerialExecutor(Executor):
     """Runs each submitted call at once, in this process."""
 
     def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        """Run ``fn(*args, **kwargs)`` now, in this process; return its finished future."""
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
