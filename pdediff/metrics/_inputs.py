@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _validate
 from ..grid import Grid
 
 #: Relative tolerance on ``grid.integrate(p) == 1`` for arguments that must be
@@ -90,38 +91,14 @@ def _check_probability(p: Any, grid: Grid, name: str) -> np.ndarray:
 
 
 def _check_points(x: Any, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name}: expected a real array of points, got dtype {arr.dtype}")
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[1] not in (1, 2, 3) or arr.shape[0] < 1:
-        raise ValueError(
-            f"{name}: expected particle positions of shape (N, ndim) with N >= 1 and "
-            f"ndim in 1..3 (or (N,) in 1-D), got shape {np.shape(x)}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: particle positions contain NaN or inf")
-    return arr.astype(np.float64, copy=False)
+    """Particle positions ``(N, ndim)`` (``(N,)`` in 1-D), finite floats: the shared
+    checker of :mod:`pdediff._validate`."""
+    return _validate.points(x, name, flat=True)
 
 
 def _check_weights(weights: Any, n: int, name: str) -> np.ndarray:
     """Nonnegative finite weights of shape (n,), normalised to sum 1."""
-    if weights is None:
-        return np.full(n, 1.0 / n)
-    w = np.asarray(weights)
-    if w.dtype.kind not in "fiu":
-        raise TypeError(f"{name}: expected real weights, got dtype {w.dtype}")
-    if w.shape != (n,):
-        raise ValueError(f"{name}: expected shape ({n},) (one weight per particle), got {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"{name}: weights contain NaN or inf")
-    if np.any(w < 0):
-        raise ValueError(f"{name}: weights must be nonnegative, min is {w.min():.3g}")
-    total = float(np.sum(w, dtype=np.float64))
-    if not total > 0:
-        raise ValueError(f"{name}: weights must have a positive sum")
-    return w.astype(np.float64) / total
+    return _validate.weights(weights, n, name)
 
 
 def _as_measure(obj: Any, name: str) -> GridDensity | _Cloud:

@@ -236,7 +236,7 @@ def test_bad_densities_and_clouds():
         M.entropy(np.array([np.nan, 1, 1, 1.0]), grid)
     with pytest.raises(TypeError, match="order"):
         M.lp_norm(np.ones(4), grid, "2")
-    with pytest.raises(ValueError, match="b: particle positions contain NaN"):
+    with pytest.raises(ValueError, match="b: contains NaN"):
         M.w1(np.zeros(3), np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match=r"a\[1\]: weights must be nonnegative"):
         M.w2((np.zeros(3), np.array([1.0, -1.0, 1.0])), np.zeros(2))
