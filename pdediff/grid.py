@@ -247,9 +247,9 @@ class Grid:
             raise ValueError("field: total mass must be positive to normalise")
         return field / np.reshape(mass, np.shape(mass) + (1,) * self.ndim)
 
-    def check_density(self, p: np.ndarray, name: str = "p") -> np.ndarray:
-        """Validate ``p`` as a nonnegative finite field on this grid; returns a
-        C-contiguous float64 copy."""
+    def check_field(self, p: np.ndarray, name: str = "p") -> np.ndarray:
+        """Validate ``p`` as a real finite field of this grid's shape (any sign);
+        returns it as float64 (a view when it already is)."""
         p = np.asarray(p)
         if p.dtype.kind not in "fiu":
             raise TypeError(f"{name}: expected a real array, got dtype {p.dtype}")
@@ -257,6 +257,12 @@ class Grid:
             raise ValueError(f"{name}: expected shape {self.shape} (the grid), got {p.shape}")
         if not np.all(np.isfinite(p)):
             raise ValueError(f"{name}: contains NaN or inf")
+        return p.astype(np.float64, copy=False)
+
+    def check_density(self, p: np.ndarray, name: str = "p") -> np.ndarray:
+        """Validate ``p`` as a nonnegative finite field on this grid; returns a
+        C-contiguous float64 copy."""
+        p = self.check_field(p, name)
         if np.any(p < 0):
             raise ValueError(f"{name}: must be nonnegative, min is {p.min():.3g}")
         if not self.integrate(p) > 0:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import erfi
 
-from pdediff import OU, VE, VP, Grid, HeatFlow, SubVP
+from pdediff import VP, Grid, HeatFlow
 from pdediff.scores import KernelScore
 from pdediff.theory import (
     concentration_bound,
@@ -25,14 +25,8 @@ from pdediff.theory import (
     lp_stability_bound,
     w2_gap_bound,
 )
+from tests.scores._cases import PROCESSES  # noqa: E402  (one table of test processes)
 
-PROCESSES = {
-    "heat": HeatFlow(kappa=0.5),
-    "ou": OU(),
-    "vp": VP(),
-    "subvp": SubVP(),
-    "ve": VE(sigma_min=0.01, sigma_max=5.0),
-}
 TIMES = (1e-3, 1e-2, 0.1, 0.5)
 
 # Exact margins are a difference of terms of size n/sigma^2 and |tr Hess|; round-off

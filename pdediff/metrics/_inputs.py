@@ -66,14 +66,7 @@ def _check_field(p: Any, grid: Grid, name: str) -> np.ndarray:
     """Real finite field of shape ``grid.shape`` (sign not restricted)."""
     if not isinstance(grid, Grid):
         raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
-    arr = np.asarray(p)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name}: expected a real array, got dtype {arr.dtype}")
-    if arr.shape != grid.shape:
-        raise ValueError(f"{name}: expected shape {grid.shape} (the grid), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf")
-    return arr.astype(np.float64, copy=False)
+    return grid.check_field(p, name)
 
 
 def _check_probability(p: Any, grid: Grid, name: str) -> np.ndarray:
