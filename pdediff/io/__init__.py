@@ -45,7 +45,8 @@ Trees
 :func:`write_tree` writes a nested mapping (studies' results, trained models): mappings
 become groups, arrays datasets, everything else attributes.  A :class:`Labelled` entry
 carries its dimension names, coordinates, ``long_name`` and ``units``
-(:meth:`Labelled.on_grid` for a field on a grid, with the cell centres ``x, y, z``); a
+(:meth:`Labelled.on_grid` for a field on a grid, with the cell centres ``x, y, z``;
+:func:`label_entries` for several entries over the same dimensions); a
 sibling entry named after one of its dimensions becomes that dimension's coordinate.
 An unlabelled array ``KEY`` gets dimensions ``KEY_index0, KEY_index1, ...`` without
 values (:func:`write_dimension`) and ``long_name = KEY``, so no netCDF reader sees an
@@ -80,7 +81,16 @@ from ._datasets import (
     write_grid_coordinates,
 )
 from ._describe import describe
-from ._tree import INDEX_DIM, ROLE_ATTR, Labelled, load_tree, read_tree, save_tree, write_tree
+from ._tree import (
+    INDEX_DIM,
+    ROLE_ATTR,
+    Labelled,
+    label_entries,
+    load_tree,
+    read_tree,
+    save_tree,
+    write_tree,
+)
 
 __all__ = [
     "FileFormatError",
@@ -105,6 +115,7 @@ __all__ = [
     "grid_coordinates",
     "write_grid_coordinates",
     "Labelled",
+    "label_entries",
     "write_tree",
     "read_tree",
     "save_tree",

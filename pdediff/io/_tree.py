@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,20 @@ class Labelled:
             coords[name] = cls(centres, (name,), long_name=info.pop("long_name"),
                                units=info.pop("units"), attrs=info)
         return cls(values, (*leading, *names), coords, long_name, units, dict(attrs or {}))
+
+
+def label_entries(tree: Mapping[str, Any], dims: Sequence[str], long_names: Mapping[str, str],
+                  *, units: str | None = "1") -> dict[str, Any]:
+    """A copy of ``tree`` with each entry named in ``long_names`` wrapped as
+    ``Labelled(tree[key], dims, long_name=long_names[key], units=units)`` (entries
+    sharing their dimensions, e.g. every time series of a result over ``("t",)``).
+    ``KeyError`` names a key of ``long_names`` missing from ``tree``."""
+    out = dict(tree)
+    for key, long_name in long_names.items():
+        if key not in out:
+            raise KeyError(f"long_names: no entry {key!r} in the tree")
+        out[key] = Labelled(out[key], tuple(dims), long_name=long_name, units=units)
+    return out
 
 
 def _as_coordinate(name: str, coord: Any) -> Labelled:

@@ -75,6 +75,7 @@ from scipy import stats
 from ..distributions import Annulus, Box, Circle, Points, point_mass
 from ..fokker_planck import solve_reverse
 from ..grid import Grid
+from ..io import label_entries
 from ..metrics import bootstrap, fit_rate, kl
 from ..processes import HeatFlow
 from ..scores import exact
@@ -286,12 +287,18 @@ def _compute_grid(case, settings, process, dist, kl0) -> dict:
     out = {"t": t, "mean_d2": mean, "rms": np.sqrt(mean), "h": float(grid.spacing[0]),
            "rtol": rtol, "bound_d2": concentration_bound(kl0, ndim, process, t),
            "min_density": float(sol.p.min()), "n_steps": int(sol.metadata["n_steps"])}
+    names = {"t": "time t of the reverse solve (T down to t_end)",
+             "mean_d2": "E_q_t[d_K^2] of the grid solution (squared distance to the support)",
+             "rms": "sqrt(E_q_t[d_K^2]) of the grid solution",
+             "bound_d2": "concentration bound on E_q_t[d_K^2]"}
     if case.init == "p_T":
         exact_mean = np.array([grid_mean_d2(dist.cell_average(grid, float(s), process)[None],
                                             d2, grid)[0] for s in t])
         out["mean_d2_exact"] = exact_mean
         out["relerr"] = np.abs(mean / exact_mean - 1.0)
-    return out
+        names["mean_d2_exact"] = "E_p_t[d_K^2] of the exact p_t (cell averages)"
+        names["relerr"] = "relative error of E_q_t[d_K^2] against the exact p_t"
+    return label_entries(out, ("t",), names)
 
 
 def _slope(t: np.ndarray, mean_d2: np.ndarray) -> float:
@@ -343,7 +350,7 @@ def _compute_particles(case, settings, process, dist, kl0) -> dict:
         k = (t >= lo * (1 - 1e-9)) & (t <= hi * (1 + 1e-9))
         decade_slopes.append(_slope(t[k], mean[k]) if k.sum() >= 2 else math.nan)
     z = stats.norm.ppf(0.975)
-    return {
+    out = {
         "t": t, "mean_d2": mean, "se_d2": se, "rms": np.sqrt(mean),
         "mean_d2_fine": d2_f.mean(axis=1), "mean_d2_coarse": d2_c.mean(axis=1),
         "bound_d2": concentration_bound(kl0, ndim, process, t),
@@ -357,6 +364,18 @@ def _compute_particles(case, settings, process, dist, kl0) -> dict:
         "mean_halving_ratio": float(np.max(np.abs(d2_f.mean(axis=1) - d2_c.mean(axis=1))
                                            / (HALVING_FRACTION * z * se))),
     }
+    out = label_entries(out, ("t",), {
+        "t": "time t of the reverse samplers (T down to t0)",
+        "mean_d2": "mean d_K^2 over the particles (step-halving extrapolated)",
+        "se_d2": "standard error of the mean d_K^2",
+        "rms": "sqrt of the mean d_K^2 (extrapolated)",
+        "mean_d2_fine": "mean d_K^2 over the particles (fine steps)",
+        "mean_d2_coarse": "mean d_K^2 over the particles (coarse steps)",
+        "bound_d2": "concentration bound on E[d_K^2]",
+        "fit_mask": "1 where t is in the fit window of the slope"})
+    return label_entries(out, ("decade_low",), {
+        "decade_low": "lower end of the decade of t",
+        "decade_slope": "slope of log sqrt(mean d_K^2) against log t within the decade"})
 
 
 # ---------------------------------------------------------------------------- checks

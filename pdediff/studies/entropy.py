@@ -52,6 +52,7 @@ import numpy as np
 from ..distributions import Box, GaussianMixture
 from ..fokker_planck import solve_reverse
 from ..grid import Grid
+from ..io import Labelled
 from ..metrics import kl
 from ..processes import OU, ForwardProcess
 from ..scores import exact
@@ -194,7 +195,9 @@ def compute(case: Case, settings: Settings) -> dict:
     q_T = initial_density(case.start, grid, proc, dist)
     solution = solve_reverse(q_T, grid, proc, exact(dist, proc), t_eval, eps=case.eps, rtol=rtol)
     curve = kl_curve(solution.p, reference, grid)
-    return {"t": t_eval, "kl": curve, "h": float(grid.spacing[0]), "h_relative": h_relative,
+    return {"t": Labelled(t_eval, ("t",), long_name="time t of the reverse solve (T down to t0)"),
+            "kl": Labelled(curve, ("t",), long_name="KL(q_t || p_t)", units="nat"),
+            "h": float(grid.spacing[0]), "h_relative": h_relative,
             "rtol": rtol, "drift": float(np.max(np.abs(curve - curve[0]))),
             "rise": max_rise(curve), "min_density": float(solution.p.min())}
 

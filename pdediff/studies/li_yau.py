@@ -51,6 +51,7 @@ from ..distributions import (
     Rings,
 )
 from ..grid import Grid
+from ..io import Labelled
 from ..processes import VP, HeatFlow
 from ..theory import li_yau_margin_grid
 from .harness import Check
@@ -266,16 +267,44 @@ def _compute_exact(case: Case, settings: Settings) -> dict:
             diff = np.maximum(np.abs(ly - tw_ly), np.abs(ham - tw_ham))
             out["raw_disagreement"][j, k] = float(diff.max())
             out["disagreement"][j, k] = float(np.max(np.maximum(diff - bound - tw_bound, 0.0)))
-    out.update({"t": times, "sigma": np.sqrt(process.sigma2(times)),
-                "steps": steps[1:], "data": str(dist), "process": str(process),
+    out = {key: Labelled(value, ("steps", "t") if value.ndim == 2 else ("t",),
+                         long_name=_EXACT_NAMES[key]) for key, value in out.items()}
+    out.update({"t": Labelled(times, ("t",), long_name="time t"),
+                "sigma": Labelled(np.sqrt(process.sigma2(times)), ("t",),
+                                  long_name="sigma_t (noise scale of the forward process)"),
+                "steps": Labelled(steps[1:], ("steps",),
+                                  long_name="finest finite-difference step h / sigma_t of the "
+                                            "Richardson pair"),
+                "data": str(dist), "process": str(process),
                 "half_width": half, "points": int(count)})
     if case.ndim == 2 and case.data == "checkerboard" and case.process == "heat":
         grid = Grid([(-half, half)] * 2, 48)
         t_map = float(times[times.size // 2])
         ly, _ = _margins(dist.hessian(grid.points(), t_map, process), float(process.sigma2(t_map)))
-        out["map"] = {"t": t_map, "x": grid.centers[0], "y": grid.centers[1],
-                      "relative_margin": ly}
+        out["map"] = {"t": t_map,
+                      "x": Labelled(grid.centers[0], ("x",), long_name="cell-centre x"),
+                      "y": Labelled(grid.centers[1], ("y",), long_name="cell-centre y"),
+                      "relative_margin": Labelled(
+                          ly, ("x", "y"), long_name="relative Li-Yau margin "
+                          "(tr Hess log p_t + n / sigma_t^2) sigma_t^2 / n at the cell centres")}
     return out
+
+
+# Descriptions of the per-(step, time) and per-time arrays of the exact cases.
+_EXACT_NAMES = {
+    "li_yau_min": "minimum relative Li-Yau margin over the sample points "
+                  "(Richardson finite-difference Hessian)",
+    "hamilton_min": "minimum relative Hamilton margin over the sample points "
+                    "(Richardson finite-difference Hessian)",
+    "violation": "negative part of the margins beyond their round-off bound",
+    "disagreement": "disagreement with the Tweedie-Hessian margins beyond the round-off bounds",
+    "raw_disagreement": "largest disagreement with the Tweedie-Hessian margins",
+    "roundoff": "round-off bound of the finite-difference margins",
+    "tweedie_li_yau_min": "minimum relative Li-Yau margin over the sample points (Tweedie "
+                          "Hessian)",
+    "tweedie_hamilton_min": "minimum relative Hamilton margin over the sample points (Tweedie "
+                            "Hessian)",
+}
 
 
 def _compute_grid(case: Case, settings: Settings) -> dict:
@@ -296,7 +325,12 @@ def _compute_grid(case: Case, settings: Settings) -> dict:
         margin, mask = li_yau_margin_grid(solution.p[j], grid, process, float(t),
                                           floor=GRID_FLOOR)
         li_yau[j] = margin[mask].min() * float(process.sigma2(t)) / case.ndim
-    return {"t": t_grid, "li_yau_min": li_yau, "violation": np.maximum(-li_yau, 0.0),
+    return {"t": Labelled(t_grid, ("t",), long_name="time t"),
+            "li_yau_min": Labelled(li_yau, ("t",), long_name="minimum relative Li-Yau margin "
+                                   "of the grid solution (cells above the density floor)"),
+            "violation": Labelled(np.maximum(-li_yau, 0.0), ("t",),
+                                  long_name="negative part of the minimum relative Li-Yau "
+                                            "margin"),
             "h": float(grid.spacing.max()), "h_relative": 2.0**-case.level, "rtol": rtol,
             "cells": int(grid.shape[0]), "min_density": float(solution.p.min())}
 

@@ -53,6 +53,7 @@ import numpy as np
 from ..distributions import Box, Circle, GaussianMixture, Points, point_mass
 from ..fokker_planck import solve_reverse
 from ..grid import Grid
+from ..io import Labelled
 from ..metrics import lp_norm
 from ..processes import VP, ForwardProcess
 from ..scores import exact
@@ -189,13 +190,24 @@ def compute(case: Case, settings: Settings) -> dict:
     # through the walls; that truncation is not a solver error.
     exact_fields = np.stack([grid.normalize(dist.cell_average(grid, float(t), process))
                              for t in t_eval])
+    time = Labelled(t_eval, ("t",), long_name="time t of the reverse solve (T down to t0)")
+    order = Labelled(np.array(ORDERS), ("r",), long_name="order r of the L^r norm")
+
+    def ratios(value: np.ndarray, what: str) -> Labelled:
+        return Labelled(norm_ratios(value, grid), ("r", "t"), {"r": order, "t": time},
+                        long_name=f"||q_t||_r / ||q_T||_r of {what}")
+
     return {
-        "t": t_eval, "h": float(grid.spacing[0]), "h_relative": 2.0**-case.level,
+        "t": time, "h": float(grid.spacing[0]), "h_relative": 2.0**-case.level,
         "rtol": rtol, "cells": int(grid.shape[0]),
-        "bound": np.array([lp_stability_bound(r, case.eps, case.ndim, process, t_eval,
-                                              T=process.T) for r in ORDERS]),
-        "ratio": {key: norm_ratios(value, grid) for key, value in fields.items()},
-        "ratio_exact": norm_ratios(exact_fields, grid),
+        "bound": Labelled(np.array([lp_stability_bound(r, case.eps, case.ndim, process, t_eval,
+                                                       T=process.T) for r in ORDERS]),
+                          ("r", "t"), {"r": order},
+                          long_name="stability bound G on ||q_t||_r / ||q_T||_r"),
+        "ratio": {key: ratios(value, f"the solve from {key}" if key in INITS else
+                              "the difference of the two solves")
+                  for key, value in fields.items()},
+        "ratio_exact": ratios(exact_fields, "the exact p_t (normalised on the box)"),
         "min_density": float(min(fields[i].min() for i in INITS)),
     }
 

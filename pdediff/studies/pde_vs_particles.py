@@ -43,6 +43,7 @@ import numpy as np
 from ..distributions import Box, GaussianMixture, Points
 from ..fokker_planck import solve_reverse
 from ..grid import Grid
+from ..io import Labelled
 from ..metrics import GridDensity, w2
 from ..particles import forward
 from ..processes import OU
@@ -187,16 +188,25 @@ def compute(case: Case, settings: Settings) -> dict:
     return {
         "w2_grid_particles": w2_fine, "w2_grid_particles_coarse": w2_coarse,
         "step_change": abs(w2_fine - w2_coarse), "particle_steps": fine_steps,
-        "null_w2": null, "null_q95": float(q[2]), "null_median": float(q[1]),
+        "null_w2": Labelled(null, ("repeat",), long_name="W2 between two independent exact "
+                            "particle samples of p_t0 (null distribution)"),
+        "null_q95": float(q[2]), "null_median": float(q[1]),
         "null_half_width": float(0.5 * (q[3] - q[0])),
-        "one_sample_w2": one_sample, "one_sample_q95": float(np.quantile(one_sample, 0.95)),
+        "one_sample_w2": Labelled(one_sample, ("repeat",), long_name="W2 between the exact "
+                                  "p_t0 and an exact particle sample of it"),
+        "one_sample_q95": float(np.quantile(one_sample, 0.95)),
         "w2_grid_exact": measure(q_t0, exact_t0),
         "grid_steps": int(sol.metadata["n_steps"]),
         "grid_implicit_steps": int(sol.metadata["n_implicit"]),
         "mass_error": float(sol.metadata["max_mass_error"]),
         "min_density": float(q_t0.min()), "n_particles": n,
-        "grid_bounds": np.array(grid.bounds, dtype=float), "q_t0": q_t0, "exact_t0": exact_t0,
-        "cloud": x_f[-1][: min(n, 20_000)],
+        "grid_bounds": Labelled(np.array(grid.bounds, dtype=float), ("axis", "end"),
+                                long_name="lower and upper end of the grid box per axis"),
+        "q_t0": Labelled.on_grid(q_t0, grid, long_name="grid density q_t0 (cell averages)"),
+        "exact_t0": Labelled.on_grid(exact_t0, grid,
+                                     long_name="exact density p_t0 (cell averages)"),
+        "cloud": Labelled(x_f[-1][: min(n, 20_000)], ("particle", "component"),
+                          long_name="particle positions at t0 (fine steps)"),
     }
 
 

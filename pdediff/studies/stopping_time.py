@@ -50,6 +50,7 @@ import numpy as np
 from scipy import stats
 
 from ..distributions import Points, Rings
+from ..io import Labelled
 from ..metrics import bootstrap, fit_rate, w2
 from ..processes import VP
 from ..scores import exact
@@ -145,17 +146,37 @@ def compute(case: Case, settings: Settings) -> dict:
     sigma_t0 = np.sqrt(process.sigma2(t0))
     spacing = _median_spacing(training.x)
     window = sigma_t0 <= MEMORISATION_FRACTION * spacing
+    in_window = ("t0_window", "particle")
     return {
-        "t0": t0, "sigma_t0": sigma_t0, "steps": fine_steps,
-        "w2_population": np.array([w2(x, reference) for x in x_f[1:]]),
+        "t0": Labelled(t0, ("t0",), long_name="stopping time t0"),
+        "sigma_t0": Labelled(sigma_t0, ("t0",), long_name="sigma_t0 (noise scale at t0)"),
+        "steps": fine_steps,
+        "w2_population": Labelled(np.array([w2(x, reference) for x in x_f[1:]]), ("t0",),
+                                  long_name="W2 of the samples to the population reference"),
         "w2_training_to_population": float(w2(training.x, reference)),
-        "mean_nearest_distance": nn_f.mean(axis=1),
-        "mean_nearest_distance_coarse": nn_c.mean(axis=1),
-        "median_training_spacing": spacing, "memorisation_window": window.astype(np.int8),
+        "mean_nearest_distance": Labelled(nn_f.mean(axis=1), ("t0",),
+                                          long_name="mean distance of a sample to its nearest "
+                                                    "training point (fine steps)"),
+        "mean_nearest_distance_coarse": Labelled(nn_c.mean(axis=1), ("t0",),
+                                                 long_name="mean distance of a sample to its "
+                                                           "nearest training point (coarse "
+                                                           "steps)"),
+        "median_training_spacing": spacing,
+        "memorisation_window": Labelled(window.astype(np.int8), ("t0",),
+                                        long_name="1 where sigma_t0 is within the "
+                                                  "memorisation window"),
         # per-particle distances in the window, Richardson-extrapolated (order 1)
-        "nearest_window": 2.0 * nn_f[window] - nn_c[window],
-        "nearest_window_fine": nn_f[window], "nearest_window_coarse": nn_c[window],
-        "training_set": training.x,
+        "nearest_window": Labelled(2.0 * nn_f[window] - nn_c[window], in_window,
+                                   long_name="distance to the nearest training point, "
+                                             "Richardson-extrapolated, at the t0 in the window"),
+        "nearest_window_fine": Labelled(nn_f[window], in_window,
+                                        long_name="distance to the nearest training point "
+                                                  "(fine steps), at the t0 in the window"),
+        "nearest_window_coarse": Labelled(nn_c[window], in_window,
+                                          long_name="distance to the nearest training point "
+                                                    "(coarse steps), at the t0 in the window"),
+        "training_set": Labelled(training.x, ("training_point", "component"),
+                                 long_name="training points"),
     }
 
 

@@ -90,7 +90,14 @@ from ...grid import Grid
 from ...metrics import GridDensity, w2
 from ...processes import OU
 from ...scores import exact
-from ._evaluation import bin_masses, bin_particles, node_grid, richardson, w2sq
+from ._evaluation import (
+    bin_masses,
+    bin_particles,
+    labelled_result,
+    node_grid,
+    richardson,
+    w2sq,
+)
 from ._figures import figures
 from ._models import CIRCLES2_NOTE, DATA, MODELS, build_model, data_laws, diagnostics
 from ._solves import (
@@ -352,9 +359,10 @@ def compute(case: Case, settings: Settings) -> dict:
         # the grid's own W2(ODE, SDE) at the bound's resolution (zero in the continuum)
         out["bound_floor_w2"] = _bound_row(exact(law, process), process,
                                            settings)["measured_w2"]
-        return {"mass": refs["data"], "prior": refs["prior"], "gaussian": refs["gaussian"],
-                **out, "levels": levels,
-                "note": CIRCLES2_NOTE if case.data == "circles2" else ""}
+        return labelled_result({
+            "mass": refs["data"], "prior": refs["prior"], "gaussian": refs["gaussian"],
+            **out, "levels": levels, "note": CIRCLES2_NOTE if case.data == "circles2" else ""},
+            settings.nodes, settings.half_width)
     rng = _rng(settings, case)
     model, info = build_model(case.model, law, process, case.w, case.seed, settings)
     score = model.score
@@ -370,4 +378,4 @@ def compute(case: Case, settings: Settings) -> dict:
         **diagnostics(model, law, process, settings, rng),
         "model_info": info,
     })
-    return out
+    return labelled_result(out, settings.nodes, settings.half_width)

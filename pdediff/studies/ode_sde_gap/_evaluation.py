@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ...grid import Grid
+from ...io import Labelled, label_entries
 from ...metrics import GridDensity, w2
 
 
@@ -136,3 +137,47 @@ def richardson(h: np.ndarray, values: np.ndarray) -> dict[str, float]:
     p = 0.5 * (low + high)
     extrapolated = v[2] - d12 * h[2] ** p / (h[1] ** p - h[2] ** p)
     return {"order": float(p), "extrapolated": float(extrapolated), "change": float(abs(d12))}
+
+
+# Descriptions of the node-mass arrays of a result, by key.
+NODE_MASSES = {
+    "mass": "node masses of the data law",
+    "prior": "node masses of the prior",
+    "gaussian": "node masses of the moment-matched Gaussian's ODE flow at t0",
+    "ode": "node masses of the ODE sample at t0",
+    "sde": "node masses of the SDE sample at t0",
+}
+# Descriptions of the series of the gap bound, over the SDE's snapshot times.
+BOUND_SERIES = {
+    "t": "time t of the SDE snapshot",
+    "gap_norm": "||v - w||_L2(q_SDE(t)) (drift gap)",
+    "lipschitz_box": "one-sided Lipschitz constant L(t) of the ODE drift over the box",
+    "lipschitz_mass": "one-sided Lipschitz constant L(t) of the ODE drift where the mass is",
+}
+
+
+def labelled_result(tree: dict, nodes: int, half_width: float) -> dict:
+    """A case's result with named dimensions for its file: node masses over the node
+    centres ``x, y``; the per-level sequences ``*_levels`` over the cell width ``h``;
+    the bound's series over ``t``.  Values unchanged (:class:`pdediff.io.Labelled`)."""
+    grid = node_grid(nodes, half_width)
+
+    def walk(node: dict) -> dict:
+        out = {}
+        for key, value in node.items():
+            if isinstance(value, dict):
+                out[key] = walk(value)
+            elif key in NODE_MASSES and np.shape(value) == grid.shape:
+                out[key] = Labelled.on_grid(value, grid, long_name=NODE_MASSES[key])
+            else:
+                out[key] = value
+        return out
+
+    out = walk(tree)
+    levels = {key: f"{key[: -len('_levels')]} at each level" for key in out
+              if key.endswith("_levels")}
+    if "h" in out and np.ndim(out["h"]) == 1:
+        out = label_entries(out, ("h",), {"h": "cell width h of the level", **levels})
+    if isinstance(out.get("bound"), dict):
+        out["bound"] = label_entries(out["bound"], ("t",), BOUND_SERIES)
+    return out
