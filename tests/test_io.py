@@ -322,3 +322,118 @@ def test_grid_coordinates_for_fields_on_a_grid(tmp_path):
         np.testing.assert_array_equal(ds.y.values, grid.centers[1])
         assert ds.x.attrs["bc"] == "periodic"
         np.testing.assert_array_equal(ds.y.attrs["edges"], grid.edges[1])
+
+
+# ------------------------------------------------------------ trees with named dimensions
+def test_labelled_tree_opens_in_xarray_with_its_coordinates(tmp_path):
+    from pdediff import Grid
+    from pdediff.io import Labelled, read_tree
+
+    from ._netcdf import open_every_group
+
+    grid = Grid([(0, 1), (-2, 2)], (4, 3), bc=["periodic", "noflux"])
+    t = np.array([0.0, 0.5, 1.0])
+    p = np.random.default_rng(0).random((3, 4, 3))
+    tree = {
+        "t": Labelled(t, ("t",), long_name="time"),
+        "kl": Labelled(t**2, ("t",), long_name="KL", units="nat"),
+        "p": Labelled.on_grid(p, grid, leading={"t": None}, long_name="density"),
+        "levels": {"cells": np.array([8, 16, 32]),
+                   "error": Labelled([0.4, 0.1, 0.025], ("cells",), long_name="error")},
+        "scalar": 2.0,
+    }
+    path = save_tree(tmp_path / "l.h5", tree)
+    views = open_every_group(path)
+    root, levels = views[""], views["levels"]
+    assert root.kl.dims == ("t",) and root.p.dims == ("t", "x", "y")
+    np.testing.assert_array_equal(root.t.values, t)
+    np.testing.assert_array_equal(root.x.values, grid.centers[0])
+    np.testing.assert_array_equal(root.y.values, grid.centers[1])
+    assert root.x.attrs["bc"] == "periodic"
+    np.testing.assert_array_equal(root.y.attrs["edges"], grid.edges[1])
+    assert root.kl.attrs["units"] == "nat" and root.p.attrs["long_name"] == "density"
+    assert root.attrs["scalar"] == 2.0
+    # a sibling entry named after a dimension is that dimension's coordinate
+    assert levels.error.dims == ("cells",)
+    np.testing.assert_array_equal(levels.cells.values, [8, 16, 32])
+    np.testing.assert_array_equal(root.p.values, p)
+    # read back: the entries as plain arrays, nothing added
+    back = load_tree(path)
+    assert set(back) == {"t", "kl", "p", "levels", "scalar"}
+    assert set(back["levels"]) == {"cells", "error"}
+    for key in ("t", "kl", "p"):
+        assert isinstance(back[key], np.ndarray)
+    np.testing.assert_array_equal(back["p"], p)
+    np.testing.assert_array_equal(back["levels"]["error"], [0.4, 0.1, 0.025])
+    with h5py.File(path) as file:
+        assert read_tree(file["levels"])["cells"].dtype == np.int64
+
+
+def test_unlabelled_arrays_get_named_index_dimensions(tmp_path):
+    from ._netcdf import open_every_group
+
+    tree = {"a": np.arange(6.0).reshape(2, 3), "b": np.zeros(0), "c": np.array(1.5),
+            "nested": {"a": np.arange(4)}}
+    path = save_tree(tmp_path / "u.h5", tree)
+    views = open_every_group(path)
+    assert views[""].a.dims == ("a_index0", "a_index1")
+    assert dict(views[""].sizes) == {"a_index0": 2, "a_index1": 3, "b_index0": 0}
+    assert views[""].a.attrs["long_name"] == "a" and "units" not in views[""].a.attrs
+    assert views[""].c.dims == ()
+    assert views["nested"].a.dims == ("a_index0",)
+    assert set(views[""].coords) == set()  # index dimensions carry no values
+    back = load_tree(path)
+    assert set(back) == {"a", "b", "c", "nested"} and set(back["nested"]) == {"a"}
+    np.testing.assert_array_equal(back["a"], tree["a"])
+    assert back["b"].shape == (0,) and back["c"] == 1.5
+
+
+def test_files_of_earlier_versions_still_read(tmp_path):
+    with h5py.File(tmp_path / "old.h5", "w") as file:  # bare datasets, no scales
+        file.create_dataset("x", data=np.arange(3.0))
+        file.create_group("g").create_dataset("y", data=np.eye(2))
+        file.attrs["n"] = 3
+    back = load_tree(tmp_path / "old.h5")
+    assert set(back) == {"x", "g", "n"}
+    np.testing.assert_array_equal(back["g"]["y"], np.eye(2))
+
+
+def test_tree_dimension_conflicts_name_the_entry(tmp_path):
+    from pdediff.io import Labelled, write_tree
+
+    def write(tree):
+        with h5py.File(tmp_path / "c.h5", "w") as file:
+            write_tree(file, tree)
+
+    with pytest.raises(ValueError, match="coordinate 't' of 'b' differs"):
+        write({"a": Labelled([1.0, 2.0], ("t",), {"t": [0.0, 1.0]}),
+               "b": Labelled([1.0, 2.0], ("t",), {"t": [0.0, 2.0]})})
+    with pytest.raises(ValueError, match="dimension 'n' has length 2 elsewhere but 3 in"):
+        write({"a": Labelled([1.0, 2.0], ("n",)), "b": Labelled([1.0, 2.0, 3.0], ("n",))})
+    with pytest.raises(ValueError, match="'t' names a dimension of another entry"):
+        write({"t": np.zeros((2, 2)), "a": Labelled([1.0, 2.0], ("t",))})
+    with pytest.raises(ValueError, match="coordinate 'x' of 'a' collides with the entry 'x'"):
+        write({"x": "text", "a": Labelled([1.0, 2.0], ("x",), {"x": [0.0, 1.0]})})
+    with pytest.raises(ValueError, match="dims: coordinate 't' has length 2"):
+        write({"t": np.zeros(2), "a": Labelled([1.0, 2.0, 3.0], ("t",))})
+    with pytest.raises(ValueError, match="dims: expected 2 distinct names"):
+        Labelled(np.zeros((2, 2)), ("x",))
+    with pytest.raises(ValueError, match="coords: 'y' is not one of the dims"):
+        Labelled(np.zeros(2), ("x",), {"y": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="coords: 'x' has shape"):
+        Labelled(np.zeros(2), ("x",), {"x": [1.0, 2.0, 3.0]})
+    with pytest.raises(TypeError, match="units"):
+        Labelled(np.zeros(2), ("x",), units=1)
+
+
+def test_describe_shows_dimensions_of_a_tree(tmp_path):
+    from pdediff.io import Labelled
+
+    path = save_tree(tmp_path / "d.h5", {"t": Labelled([0.0, 1.0], ("t",), long_name="time"),
+                                         "u": Labelled([3.0, 4.0], ("t",), long_name="speed",
+                                                       units="m/s"),
+                                         "raw": np.ones((2, 2))})
+    text = describe(path)
+    assert "u(t): float64 (2,)  speed [m/s]" in text
+    assert "raw(raw_index0, raw_index1): float64 (2, 2)  raw" in text
+    assert "raw_index0: dimension of length 2" in text

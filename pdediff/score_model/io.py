@@ -4,14 +4,23 @@
 :func:`pdediff.io.save_tree`; arrays round-trip bit for bit.  Only the neural
 functions need JAX (imported on use).
 
-Layout of a spline file: ``kind = "ScoreModel"``, ``config``, ``theta``, ``gamma``,
-``info``.
+Every array has named dimensions, ``long_name`` and ``units`` (``"1"``: the
+parameters are dimensionless), so ``xarray.open_dataset(path, group=...,
+engine="h5netcdf")`` shows no anonymous dimension.  Options and descriptions are
+groups of native HDF5 attributes (lists of numbers as small datasets, ``None`` and
+mixed lists as ``KEY_json`` JSON strings, :func:`pdediff.io.write_attrs`).
 
-Layout of a model file: attributes ``kind = "MLPLogDensity"``, groups ``config``
-(the constructor arguments), ``weights/layer_<k>/{W, b}``, ``history/{iteration, dsm,
-residual, total}`` and ``training`` (loss and training options, process, data
-description, wall time).  A checkpoint adds ``iteration`` and ``opt_state/leaf_<k>``
-(the optimiser state's leaves in ``jax.tree_util`` order).
+Layout of a spline file: root attribute ``kind = "ScoreModel"``; groups ``config``
+(the constructor arguments, ``process`` as a subgroup) and ``info``; datasets ``theta``
+(``spatial_basis``, ``time_basis``) and ``gamma`` (``time_basis``).
+
+Layout of a model file: root attribute ``kind = "MLPLogDensity"``; groups ``config``
+(the constructor arguments), ``weights/layer_<k>`` with ``W`` (``in``, ``out``: the
+layer's fan-in and fan-out) and ``b`` (``out``), ``history`` with the coordinate
+``iteration`` and ``dsm``, ``residual``, ``total`` over it, and ``training`` (loss and
+training options, process, data description, wall time).  A checkpoint adds the
+attribute ``iteration`` and ``opt_state/leaf_<k>`` (the optimiser state's leaves in
+``jax.tree_util`` order, dimensions ``leaf_<k>_index0, ...``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import load_tree, save_tree
+from ..io import Labelled, load_tree, save_tree
 from ..processes import process_from_dict
 
 __all__ = ["save_spline", "load_spline", "save_mlp", "load_mlp", "weights_tree", "weights_from_tree"]
@@ -30,8 +39,13 @@ __all__ = ["save_spline", "load_spline", "save_mlp", "load_mlp", "weights_tree",
 
 def save_spline(model: Any, path: str | os.PathLike) -> Path:
     """Write a :class:`ScoreModel`'s configuration, ``theta``, ``gamma`` and ``info``."""
-    return save_tree(path, {"kind": "ScoreModel", "config": model.config(), "theta": model.theta,
-                            "gamma": model.gamma, "info": dict(model.info)})
+    return save_tree(path, {
+        "kind": "ScoreModel", "config": model.config(),
+        "theta": Labelled(model.theta, ("spatial_basis", "time_basis"),
+                          long_name="coefficients theta_jk of the space-time spline"),
+        "gamma": Labelled(model.gamma, ("time_basis",),
+                          long_name="coefficients gamma_k of the gauge c_gamma(t)"),
+        "info": dict(model.info)})
 
 
 def load_spline(path: str | os.PathLike) -> Any:
@@ -67,12 +81,28 @@ def weights_from_tree(tree: dict[str, Any]) -> list[dict[str, np.ndarray]]:
             for k in range(len(tree))]
 
 
-def _history_tree(history: dict[str, Any] | None) -> dict[str, np.ndarray]:
+_HISTORY = {"dsm": "denoising score-matching loss", "residual": "mean squared FP residual",
+            "total": "total loss (DSM + w residual)"}
+
+
+def _history_tree(history: dict[str, Any] | None) -> dict[str, Any]:
     history = history or {}
-    out = {"iteration": np.asarray(history.get("iteration", []), dtype=np.int64)}
-    for key in ("dsm", "residual", "total"):
+    out: dict[str, Any] = {"iteration": np.asarray(history.get("iteration", []), dtype=np.int64)}
+    for key in _HISTORY:
         out[key] = np.asarray(history.get(key, []), dtype=np.float64)
+    if all(out[key].shape == out["iteration"].shape for key in _HISTORY):
+        out = {"iteration": Labelled(out["iteration"], ("iteration",),
+                                     long_name="training iteration"),
+               **{key: Labelled(out[key], ("iteration",), long_name=_HISTORY[key])
+                  for key in _HISTORY}}
     return out
+
+
+def _labelled_weights(model: Any) -> dict[str, dict[str, Labelled]]:
+    return {name: {"W": Labelled(layer["W"], ("in", "out"),
+                                 long_name=f"weight matrix of layer {k} (fan-in x fan-out)"),
+                   "b": Labelled(layer["b"], ("out",), long_name=f"bias of layer {k}")}
+            for k, (name, layer) in enumerate(weights_tree(model).items())}
 
 
 def save_mlp(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
@@ -87,7 +117,7 @@ def save_mlp(model: Any, path: str | os.PathLike, *, extra: dict[str, Any] | Non
     tree: dict[str, Any] = {
         "kind": "MLPLogDensity",
         "config": model.config(),
-        "weights": weights_tree(model),
+        "weights": _labelled_weights(model),
         "history": _history_tree(getattr(model, "history", None)),
         "training": dict(getattr(model, "training", {}) or {}),
     }

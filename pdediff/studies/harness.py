@@ -21,7 +21,9 @@ A study module ``pdediff.studies.NAME`` defines only::
   unique within the study.  Keys may contain ``/`` (they become nested HDF5 groups); no
   key may be a prefix path of another (``"a"`` and ``"a/b"``).
 * ``compute`` returns a nested dict of numpy arrays, numbers, strings, bools and dicts
-  (lists/tuples of numbers become arrays, other lists are stored as JSON).  It must not
+  (lists/tuples of numbers become arrays, other lists are stored as JSON) and
+  :class:`pdediff.io.Labelled` arrays (dimension names, coordinates, ``long_name``,
+  ``units``: what the file shows to xarray; they read back as plain arrays).  It must not
   depend on global state: the same ``(case, settings)`` gives the same bits in any
   process, so serial, ``--jobs N`` and Dask runs write identical results.
 * ``results`` maps case key -> the dict ``compute`` returned, *as read back from HDF5*
@@ -54,8 +56,10 @@ Studies not yet migrated define ``run(quick, out, progress) -> dict`` instead;
 File layout of ``out/NAME.h5``: root attributes ``study``, ``pdediff_version``,
 ``parameters`` (JSON of ``asdict(settings)``, the values actually used), ``mode``
 (``"quick"``, ``"full"`` or ``"custom"``), ``quick`` (bool), ``elapsed_s``, ``case_keys``;
-group ``results/<case key>`` (the case's dict); group ``checks/<name>`` with the
-:class:`Check` fields as attributes (``refinement`` as JSON).
+group ``results/<case key>`` (the case's dict, :func:`pdediff.io.write_tree`: every
+array with named dimensions, so ``xarray.open_dataset(path, group="results/<case key>",
+engine="h5netcdf")`` opens it); group ``checks/<name>`` with the :class:`Check` fields
+as attributes (``refinement`` as JSON).
 
 Verdict rules (docs/verification), enforced by the :class:`Check` constructors
 -----------------------------------------------------------------------------
@@ -318,7 +322,9 @@ def run(name: str, settings: Any = None, *, quick: bool = False,
     elapsed = time.perf_counter() - start
     short = name.rsplit(".", 1)[-1]
     path = out / f"{short}.h5"
-    write_results(path, short, settings, _mode(module, settings), results, check_list, elapsed)
+    # The file gets the results as computed (labelled arrays keep their dimensions);
+    # they read back as ``results``.
+    write_results(path, short, settings, _mode(module, settings), raw, check_list, elapsed)
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     paths = tuple(Path(p) for p in module.figures(results, folder))

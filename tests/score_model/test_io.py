@@ -45,3 +45,45 @@ def test_load_refuses_other_files(tmp_path):
         load_mlp(tmp_path / "x.h5")
     with pytest.raises(TypeError, match="model"):
         save_mlp("not a model", tmp_path / "y.h5")
+
+
+def test_model_files_open_in_xarray_with_named_dimensions(tmp_path):
+    from tests._netcdf import open_every_group
+
+    model = MLPLogDensity(widths=(6, 5), dtype="float64", seed=3)
+    model.history = {"iteration": np.arange(0, 8, 2), "dsm": np.array([4.0, 3.0, 2.5, 2.0]),
+                     "residual": np.zeros(4), "total": np.array([4.0, 3.0, 2.5, 2.0])}
+    model.training = {"loss": LossOptions(residual_weight=0.2).to_dict(),
+                      "train": TrainOptions(iterations=(4, 2, 1)).to_dict(),
+                      "process": OU().to_dict()}
+    path = save_mlp(model, tmp_path / "m.h5")
+    views = open_every_group(path)
+    weights = model.get_weights()
+    for k, layer in enumerate(weights):
+        view = views[f"weights/layer_{k}"]
+        assert view.W.dims == ("in", "out") and view.b.dims == ("out",)
+        assert dict(view.sizes) == {"in": layer["W"].shape[0], "out": layer["W"].shape[1]}
+        assert view.W.attrs["units"] == "1"
+        np.testing.assert_array_equal(view.W.values, layer["W"])
+    history = views["history"]
+    assert history.dsm.dims == ("iteration",)
+    np.testing.assert_array_equal(history.iteration.values, [0, 2, 4, 6])
+    np.testing.assert_array_equal(history.total.values, [4.0, 3.0, 2.5, 2.0])
+    # options as native attributes of their groups
+    assert views["training/loss"].attrs["residual_weight"] == 0.2
+    assert views["config"].attrs["activation"] == model.activation
+    assert views[""].attrs["kind"] == "MLPLogDensity"
+
+
+def test_spline_files_open_in_xarray_with_named_dimensions(tmp_path):
+    from pdediff.score_model import ScoreModel
+    from tests._netcdf import open_every_group
+
+    model = ScoreModel(OU(rate=1.0, g=1.0, T=10.0), n_space=5, n_time=4)
+    model.theta = np.random.default_rng(0).normal(size=model.theta.shape)
+    path = model.save(tmp_path / "s.h5")
+    root = open_every_group(path)[""]
+    assert root.theta.dims == ("spatial_basis", "time_basis")
+    assert root.gamma.dims == ("time_basis",)
+    np.testing.assert_array_equal(root.theta.values, model.theta)
+    np.testing.assert_array_equal(ScoreModel.load(path).theta, model.theta)

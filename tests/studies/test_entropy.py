@@ -106,3 +106,15 @@ def test_quick_study_ode_drift_vanishes(tmp_path):
     summary = harness.run("entropy", quick=True, out=tmp_path, progress=False)
     drift = summary.checks[0]
     assert drift.verdict is Verdict.PASS and drift.refinement.low > 0.5, drift.row()
+
+
+def test_file_has_time_series_over_t(tiny):
+    from .._netcdf import open_every_group
+
+    out, summary = tiny
+    views = open_every_group(out / "entropy.h5")
+    key = next(iter(summary.results))
+    case = views[f"results/{key}"]
+    assert case.kl.dims == ("t",) and case.kl.attrs["units"] == "nat"
+    np.testing.assert_array_equal(case.t.values, summary.results[key]["t"])
+    np.testing.assert_array_equal(case.kl.values, summary.results[key]["kl"])

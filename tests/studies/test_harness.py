@@ -207,3 +207,27 @@ def test_process_executor_caps_worker_threads():
     assert int(env) == max(1, len(__import__("os").sched_getaffinity(0)) // 2)
     with pytest.raises(ValueError, match="jobs"):
         harness.process_executor(0)
+
+
+def test_study_file_opens_in_xarray_and_reads_back_unchanged(tmp_path):
+    from pdediff.io import Labelled
+
+    from .._netcdf import open_every_group
+
+    summary = harness.run(TOY, quick=True, out=tmp_path, progress=False)
+    views = open_every_group(tmp_path / "_toy_study.h5")
+    assert {"", "results", "results/seed/1", "results/seed/1/nested", "checks",
+            "checks/mean_small"} <= set(views)
+    case = views["results/seed/1"]
+    # unlabelled arrays: named index dimensions, long_name = the key
+    assert case.x.dims == ("x_index0",) and case.x.attrs["long_name"] == "x"
+    assert views["results/seed/1/nested"]["cumsum"].dims == ("cumsum_index0",)
+    _, results, _ = harness.read_study(tmp_path / "_toy_study.h5")
+    for key, value in summary.results.items():
+        assert set(results[key]) == set(value) == {"x", "mean", "label", "nested"}
+        assert results[key]["x"].tobytes() == value["x"].tobytes()
+    # a labelled result reads back as the plain arrays it labels
+    tree = {"t": Labelled(np.linspace(0, 1, 4), ("t",), long_name="time"),
+            "u": Labelled(np.arange(4.0), ("t",), long_name="u")}
+    back = harness._roundtrip(tree)
+    assert set(back) == {"t", "u"} and back["u"].tobytes() == np.arange(4.0).tobytes()

@@ -89,3 +89,17 @@ def test_settings_are_validated():
         cases(Settings(grid_levels=2))
     with pytest.raises(ValueError, match="processes"):
         cases(Settings(processes=("ou2",)))
+
+
+def test_file_has_margins_over_step_and_time(tiny):
+    from .._netcdf import open_every_group
+
+    out, summary = tiny
+    views = open_every_group(out / "li_yau.h5")
+    key = next(k for k in summary.results if k.startswith("exact/"))
+    case, result = views[f"results/{key}"], summary.results[key]
+    assert case.li_yau_min.dims == ("steps", "t") and case.sigma.dims == ("t",)
+    np.testing.assert_array_equal(case.steps.values, result["steps"])
+    np.testing.assert_array_equal(case.t.values, result["t"])
+    grid = views[f"results/{next(k for k in summary.results if k.startswith('grid/'))}"]
+    assert grid.violation.dims == ("t",)

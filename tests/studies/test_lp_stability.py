@@ -109,3 +109,18 @@ def test_quick_study_sharp_case_converges(tmp_path):
     for name in ("lp_sharp_point_mass", "lp_ratio_error_vanishes", "lp_bound_from_p_T"):
         assert verdicts[name].verdict is Verdict.PASS, verdicts[name].row()
     assert verdicts["lp_sharp_point_mass"].refinement.low > 0.5
+
+
+def test_file_has_norm_ratios_over_order_and_time(tiny):
+    from pdediff.studies.lp_stability import ORDERS
+
+    from .._netcdf import open_every_group
+
+    out, summary = tiny
+    views = open_every_group(out / "lp_stability.h5")
+    key = next(iter(summary.results))
+    case, ratio = views[f"results/{key}"], views[f"results/{key}/ratio"]
+    assert case.bound.dims == ("r", "t") and ratio.difference.dims == ("r", "t")
+    np.testing.assert_array_equal(case.r.values, ORDERS)
+    np.testing.assert_array_equal(ratio.t.values, summary.results[key]["t"])
+    np.testing.assert_array_equal(ratio.p_T.values, summary.results[key]["ratio"]["p_T"])
