@@ -24,6 +24,10 @@ __all__ = [
     "integer",
     "positive_int",
     "probability",
+    "real_in",
+    "positive_array",
+    "grid_field",
+    "density",
     "eps",
     "choice",
     "forward_time",
@@ -79,6 +83,15 @@ def probability(value: Any, name: str, *, open_left: bool = False, open_right: b
         left = "(" if open_left else "["
         right = ")" if open_right else "]"
         raise ValueError(f"{name}: expected a number in {left}0, 1{right}, got {value!r}")
+    return out
+
+
+def real_in(value: Any, name: str, low: float, high: float) -> float:
+    """A float in the closed interval ``[low, high]`` (``high = inf`` admits inf; NaN
+    is refused)."""
+    out = real(value, name, finite=False)
+    if not low <= out <= high:
+        raise ValueError(f"{name}: expected a number in [{low:g}, {high:g}], got {value!r}")
     return out
 
 
@@ -138,6 +151,44 @@ def real_array(value: Any, name: str, *, finite: bool = True, dtype: Any = np.fl
     array = array.astype(dtype, copy=False)
     if finite and not np.all(np.isfinite(array)):
         raise ValueError(f"{name}: contains NaN or inf")
+    return array
+
+
+def positive_array(value: Any, name: str, *, ndim: int | None = None) -> np.ndarray:
+    """A finite float array (:func:`real_array`) whose entries are all > 0, with
+    ``ndim`` axes if given (e.g. the data of a log-log fit)."""
+    array = real_array(value, name)
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {array.shape}")
+    if array.size and array.min() <= 0:
+        raise ValueError(f"{name}: expected positive values, min is {array.min():.3g}")
+    return array
+
+
+def grid_field(value: Any, grid: Any, name: str) -> np.ndarray:
+    """A finite real field of shape ``grid.shape`` on a :class:`pdediff.Grid` (any
+    sign): ``grid.check_field``, after checking that ``grid`` is a Grid."""
+    from .grid import Grid  # the grid module imports this one
+
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
+    return grid.check_field(value, name)
+
+
+def density(value: Any, grid: Any, name: str, *, mass_rtol: float | None = None) -> np.ndarray:
+    """A density of cell averages on a :class:`pdediff.Grid`: ``grid.check_density``
+    (finite, shape ``grid.shape``, >= 0) and, with ``mass_rtol``, integral 1 within it."""
+    from .grid import Grid
+
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
+    array = grid.check_density(value, name)
+    if mass_rtol is not None:
+        mass = grid.integrate(array)
+        if abs(mass - 1.0) > mass_rtol:
+            raise ValueError(
+                f"{name}: expected a probability density (integral 1 within {mass_rtol:g}), "
+                f"got integral {mass:.12g}; normalise it with grid.normalize({name})")
     return array
 
 

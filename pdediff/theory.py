@@ -259,22 +259,6 @@ def li_yau_upper_bound_margin_grid(
 
 
 # -------------------------------------------------------------- 3.2 L^p stability
-def _check_exponent(p: Any) -> float:
-    try:
-        value = float(p)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"p: expected a number in [1, inf], got {p!r}") from error
-    if math.isnan(value) or value < 1:
-        raise ValueError(f"p: expected a number in [1, inf], got {p!r}")
-    return value
-
-
-def _check_dimension(n: Any) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n: expected a positive int dimension, got {n!r}")
-    return int(n)
-
-
 def lp_stability_bound(
     p: float,
     eps: float,
@@ -306,8 +290,8 @@ def lp_stability_bound(
     -------
     The right-hand side, float or array shaped like ``t`` (units of ``norm_T``).
     """
-    p = _check_exponent(p)
-    n = _check_dimension(n)
+    p = _validate.real_in(p, "p", 1.0, math.inf)
+    n = _validate.positive_int(n, "n")
     process = _validate.process(process)
     eps = float(eps)
     if not (math.isfinite(eps) and eps >= 0):
@@ -331,8 +315,8 @@ def gaussian_lp_norm(variance: float | np.ndarray, n: int, p: float) -> float | 
     """``||N(m, v I_n)||_p = (2 pi v)^{-(n/2)(1 - 1/p)} p^{-n/(2p)}`` (``p = inf``: the
     peak ``(2 pi v)^{-n/2}``).  ``variance`` ``v > 0`` (length^2); the mean is
     irrelevant.  Returns the norm (units length^{-n(1-1/p)})."""
-    p = _check_exponent(p)
-    n = _check_dimension(n)
+    p = _validate.real_in(p, "p", 1.0, math.inf)
+    n = _validate.positive_int(n, "n")
     v = np.asarray(variance, dtype=float)
     if not np.all(np.isfinite(v)) or np.any(v <= 0):
         raise ValueError(f"variance: expected positive finite values, got {variance!r}")
@@ -376,7 +360,7 @@ def concentration_bound(
     time(s) ``>= 0``.  Returns the bound on ``E d_K^2`` (length^2), shaped like ``t``.
     """
     process = _validate.process(process)
-    n = _check_dimension(n)
+    n = _validate.positive_int(n, "n")
     kl0 = float(kl0)
     if not (math.isfinite(kl0) and kl0 >= 0):
         raise ValueError(f"kl0: expected a finite KL >= 0, got {kl0!r}")

@@ -143,3 +143,40 @@ def test_process_checker():
     assert _validate.process(OU()) == OU()
     with pytest.raises(TypeError, match="^process: expected a pdediff ForwardProcess"):
         _validate.process("ou")
+
+
+def test_real_in_closed_interval_admits_inf_only_as_an_end():
+    assert _validate.real_in(2, "p", 1.0, math.inf) == 2.0
+    assert _validate.real_in(math.inf, "p", 1.0, math.inf) == math.inf
+    with pytest.raises(ValueError, match=r"^p: expected a number in \[1, inf\], got 0.5"):
+        _validate.real_in(0.5, "p", 1.0, math.inf)
+    with pytest.raises(ValueError, match="^p: expected a number in"):
+        _validate.real_in(math.nan, "p", 1.0, math.inf)
+    with pytest.raises(TypeError, match="^p: expected a real number"):
+        _validate.real_in("2", "p", 1.0, math.inf)
+
+
+def test_positive_array():
+    np.testing.assert_array_equal(_validate.positive_array([1, 2], "t", ndim=1), [1.0, 2.0])
+    with pytest.raises(ValueError, match="^t: expected positive values, min is 0"):
+        _validate.positive_array([1.0, 0.0], "t")
+    with pytest.raises(ValueError, match="^t: expected a 1-D array"):
+        _validate.positive_array([[1.0]], "t", ndim=1)
+    with pytest.raises(ValueError, match="^t: contains NaN"):
+        _validate.positive_array([1.0, math.nan], "t")
+
+
+def test_grid_field_and_density():
+    from pdediff import Grid
+
+    grid = Grid([(0.0, 1.0)], 4)
+    np.testing.assert_array_equal(_validate.grid_field([-1, 0, 1, 2], grid, "u"), [-1, 0, 1, 2])
+    assert _validate.density(np.ones(4), grid, "p", mass_rtol=1e-6).sum() == 4.0
+    with pytest.raises(TypeError, match="^grid: expected a pdediff.Grid"):
+        _validate.grid_field(np.ones(4), "grid", "u")
+    with pytest.raises(TypeError, match="^grid: expected a pdediff.Grid"):
+        _validate.density(np.ones(4), None, "p")
+    with pytest.raises(ValueError, match=r"^p: expected a probability density \(integral 1"):
+        _validate.density(2 * np.ones(4), grid, "p", mass_rtol=1e-6)
+    with pytest.raises(ValueError, match="^p"):
+        _validate.density([1.0, -1.0, 1.0, 1.0], grid, "p")

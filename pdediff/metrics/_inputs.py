@@ -46,7 +46,8 @@ class GridDensity:
     def __post_init__(self) -> None:
         if not isinstance(self.grid, Grid):
             raise TypeError(f"grid: expected a pdediff.Grid, got {type(self.grid).__name__}")
-        object.__setattr__(self, "p", _check_probability(self.p, self.grid, "p"))
+        object.__setattr__(self, "p", _validate.density(self.p, self.grid, "p",
+                                                        mass_rtol=MASS_RTOL))
 
     @property
     def masses(self) -> np.ndarray:
@@ -60,38 +61,6 @@ class _Cloud:
 
     points: np.ndarray  # (N, ndim)
     weights: np.ndarray  # (N,)
-
-
-def _check_field(p: Any, grid: Grid, name: str) -> np.ndarray:
-    """Real finite field of shape ``grid.shape`` (sign not restricted)."""
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
-    return grid.check_field(p, name)
-
-
-def _check_probability(p: Any, grid: Grid, name: str) -> np.ndarray:
-    """Nonnegative finite density on ``grid`` with unit integral (to MASS_RTOL)."""
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid: expected a pdediff.Grid, got {type(grid).__name__}")
-    arr = grid.check_density(p, name)
-    mass = grid.integrate(arr)
-    if abs(mass - 1.0) > MASS_RTOL:
-        raise ValueError(
-            f"{name}: expected a probability density (integral 1 within {MASS_RTOL:g}), "
-            f"got integral {mass:.12g}; normalise it with grid.normalize({name})"
-        )
-    return arr
-
-
-def _check_points(x: Any, name: str) -> np.ndarray:
-    """Particle positions ``(N, ndim)`` (``(N,)`` in 1-D), finite floats: the shared
-    checker of :mod:`pdediff._validate`."""
-    return _validate.points(x, name, flat=True)
-
-
-def _check_weights(weights: Any, n: int, name: str) -> np.ndarray:
-    """Nonnegative finite weights of shape (n,), normalised to sum 1."""
-    return _validate.weights(weights, n, name)
 
 
 def _as_measure(obj: Any, name: str) -> GridDensity | _Cloud:
@@ -109,12 +78,12 @@ def _as_measure(obj: Any, name: str) -> GridDensity | _Cloud:
                 return GridDensity(first, second)
             except (TypeError, ValueError) as error:
                 raise type(error)(f"{name}: {error}") from error
-        points = _check_points(first, f"{name}[0]")
-        return _Cloud(points, _check_weights(second, points.shape[0], f"{name}[1]"))
+        points = _validate.points(first, f"{name}[0]", flat=True)
+        return _Cloud(points, _validate.weights(second, points.shape[0], f"{name}[1]"))
     if isinstance(obj, Grid):
         raise TypeError(f"{name}: got a Grid alone; pass (p, grid) or GridDensity(p, grid)")
-    points = _check_points(obj, name)
-    return _Cloud(points, _check_weights(None, points.shape[0], name))
+    points = _validate.points(obj, name, flat=True)
+    return _Cloud(points, _validate.weights(None, points.shape[0], name))
 
 
 def _ndim(measure: GridDensity | _Cloud) -> int:

@@ -8,8 +8,9 @@ from typing import Literal
 
 import numpy as np
 
+from .. import _validate
 from ..grid import Grid
-from ._inputs import _check_field, _check_probability
+from ._inputs import MASS_RTOL
 
 
 # ====================================================================== functionals
@@ -33,7 +34,7 @@ def lp_norm(p: np.ndarray, grid: Grid, order: float) -> float:
     float
         The norm, in the units of ``p`` times volume^(1/r).
     """
-    arr = _check_field(p, grid, "p")
+    arr = _validate.grid_field(p, grid, "p")
     if isinstance(order, bool) or not isinstance(order, (int, float, np.integer, np.floating)):
         raise TypeError(f"order: expected a real number in [1, inf], got {order!r}")
     r = float(order)
@@ -55,8 +56,8 @@ def tv(p: np.ndarray, q: np.ndarray, grid: Grid) -> float:
     ``p`` and ``q``: nonnegative cell averages of shape ``grid.shape``, each with
     integral 1 (to :data:`MASS_RTOL`).  Returns a dimensionless float.
     """
-    p = _check_probability(p, grid, "p")
-    q = _check_probability(q, grid, "q")
+    p = _validate.density(p, grid, "p", mass_rtol=MASS_RTOL)
+    q = _validate.density(q, grid, "q", mass_rtol=MASS_RTOL)
     return 0.5 * float(np.sum(np.abs(p - q)) * grid.cell_volume)
 
 
@@ -101,8 +102,8 @@ def kl(
     float
         ``KL(p || q)`` in nats.
     """
-    p = _check_probability(p, grid, "p")
-    q = _check_probability(q, grid, "q")
+    p = _validate.density(p, grid, "p", mass_rtol=MASS_RTOL)
+    q = _validate.density(q, grid, "q", mass_rtol=MASS_RTOL)
     if floor is not None:
         if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating)):
             raise TypeError(f"floor: expected a positive float or None, got {floor!r}")
@@ -135,7 +136,7 @@ def entropy(p: np.ndarray, grid: Grid) -> float:
     ``p``: nonnegative cell averages of shape ``grid.shape`` with integral 1.
     Returns a float (may be negative).
     """
-    p = _check_probability(p, grid, "p")
+    p = _validate.density(p, grid, "p", mass_rtol=MASS_RTOL)
     ps = p[p > 0]
     return -float(np.sum(ps * np.log(ps)) * grid.cell_volume)
 

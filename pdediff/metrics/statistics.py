@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ._inputs import _check_weights
+from .. import _validate
 
 
 # ======================================================================= statistics
@@ -60,7 +60,7 @@ def distance_statistics(d: np.ndarray, weights: np.ndarray | None = None) -> dic
         warr = np.asarray(weights)
         if warr.shape != np.shape(d):
             raise ValueError(f"weights: expected shape {np.shape(d)} (that of d), got {warr.shape}")
-        w = _check_weights(warr.ravel(), dist.size, "weights")
+        w = _validate.weights(warr.ravel(), dist.size, "weights")
         # Raw weights: integer weights then give exactly the replicated-sample quantiles.
         qs = np.quantile(dist, levels, weights=warr.ravel(), method="inverted_cdf")
     return {
@@ -118,8 +118,8 @@ def fit_rate(t: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> RateFit:
     -------
     RateFit
     """
-    tt = _check_positive_1d(t, "t")
-    yy = _check_positive_1d(y, "y")
+    tt = _validate.positive_array(t, "t", ndim=1)
+    yy = _validate.positive_array(y, "y", ndim=1)
     if tt.shape != yy.shape:
         raise ValueError(f"y: expected the shape of t {tt.shape}, got {yy.shape}")
     if tt.size < 3:
@@ -161,19 +161,6 @@ def observed_order(h: np.ndarray, err: np.ndarray, confidence: float = 0.95) -> 
     except (TypeError, ValueError) as error:
         message = str(error).replace("t:", "h:", 1).replace("y:", "err:", 1)
         raise type(error)(message) from error
-
-
-def _check_positive_1d(values: Any, name: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name}: expected a real 1-D array, got dtype {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf")
-    if np.any(arr <= 0):
-        raise ValueError(f"{name}: expected positive values (log-log fit), min is {arr.min():.3g}")
-    return arr.astype(np.float64)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import ot
 
+from .. import _validate
 from ._inputs import (
     _DEFAULT_NUM_ITERMAX,
     _EMD_RESULT,
     DEFAULT_MAX_POINTS,
     GridDensity,
     _as_measure,
-    _check_points,
     _Cloud,
     _ndim,
     _support,
@@ -125,14 +125,6 @@ def quantile(a: Any, u: np.ndarray) -> np.ndarray:
 
 
 # ============================================================ n-D optimal transport
-def _check_max_points(max_points: Any) -> int:
-    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)):
-        raise TypeError(f"max_points: expected a positive int, got {max_points!r}")
-    if max_points < 1:
-        raise ValueError(f"max_points: expected a positive int, got {max_points!r}")
-    return int(max_points)
-
-
 def _emd_cost(
     a: GridDensity | _Cloud,
     b: GridDensity | _Cloud,
@@ -172,13 +164,9 @@ def _wasserstein_power(a: Any, b: Any, order: int, max_points: Any, num_itermax:
     ma, mb = _as_measure(a, "a"), _as_measure(b, "b")
     if _ndim(ma) != _ndim(mb):
         raise ValueError(f"b: dimension {_ndim(mb)} differs from a's dimension {_ndim(ma)}")
-    max_points = _check_max_points(max_points)
-    if num_itermax is None:
-        num_itermax = _DEFAULT_NUM_ITERMAX
-    if isinstance(num_itermax, bool) or not isinstance(num_itermax, (int, np.integer)):
-        raise TypeError(f"num_itermax: expected a positive int or None, got {num_itermax!r}")
-    if num_itermax < 1:
-        raise ValueError(f"num_itermax: expected a positive int, got {num_itermax!r}")
+    max_points = _validate.positive_int(max_points, "max_points")
+    num_itermax = _DEFAULT_NUM_ITERMAX if num_itermax is None else \
+        _validate.positive_int(num_itermax, "num_itermax")
     if _ndim(ma) == 1:
         return _wp_1d(ma, mb, order)
     return _emd_cost(ma, mb, order, max_points, int(num_itermax))
@@ -417,8 +405,8 @@ def noise_floor(
     streams = _as_rng(seed).spawn(int(repeats))
     values = np.empty(int(repeats))
     for r, rng in enumerate(streams):
-        x = _check_points(draw(int(n), rng), "sampler output")
-        y = _check_points(draw(int(n), rng), "sampler output")
+        x = _validate.points(draw(int(n), rng), "sampler output", flat=True)
+        y = _validate.points(draw(int(n), rng), "sampler output", flat=True)
         if x.shape[0] != n or y.shape[0] != n:
             raise ValueError(f"sampler output: expected {n} samples, got {x.shape[0]}")
         extra = dict(kwargs)
