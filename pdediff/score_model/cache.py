@@ -3,7 +3,10 @@
 The key of a model is the SHA-256 of (the network configuration, the loss and training
 options, the data law's description, the process, the training seeds and
 :data:`TRAINING_CODE_VERSION`); the model lives in ``<root>/<key>.h5`` and an
-unfinished run in ``<root>/<key>.ckpt.h5``, from which it resumes.  Bump
+unfinished run in ``<root>/<key>.ckpt.h5``, from which it resumes.  Both are
+self-describing model files (:mod:`pdediff.score_model.io`: weights over ``(in, out)``,
+the loss history over ``iteration``, the options as attributes; the key's inputs are in
+the ``training`` group: ``data``, ``key``, ``code_version``).  Bump
 :data:`TRAINING_CODE_VERSION` whenever a change to the training code changes the
 weights it produces.
 """
