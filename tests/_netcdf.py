@@ -30,3 +30,11 @@ def open_every_group(path: Path) -> dict[str, xr.Dataset]:
                 assert var.attrs.get("long_name"), f"{path}:{group}/{name} has no long_name"
             out[group] = ds.load()
     return out
+
+
+def tree_views(tree: dict, path: Path) -> dict[str, xr.Dataset]:
+    """Write ``tree`` with :func:`pdediff.io.save_tree` to ``path`` and open every group
+    (:func:`open_every_group`)."""
+    from pdediff.io import save_tree
+
+    return open_every_group(save_tree(path, tree))

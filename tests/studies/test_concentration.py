@@ -101,3 +101,24 @@ def test_quick_concentration_study(tmp_path):
         assert part["t"][-1] == pytest.approx(summary.settings.particle_t0)
     for name in ("concentration", "concentration_rates"):
         assert (tmp_path / "figures" / f"{name}.png").exists()
+
+
+def test_results_are_labelled_over_t(tmp_path):
+    import dataclasses
+
+    from pdediff.io import Labelled
+
+    from .._netcdf import tree_views
+
+    settings = dataclasses.replace(concentration.Settings.quick(), n_particles=400, bootstrap=20)
+    by_method = {}
+    for case in concentration.cases(settings):
+        by_method.setdefault(case.method, case)
+    for method, case in by_method.items():
+        result = concentration.compute(case, settings)
+        root = tree_views(result, tmp_path / f"{method}.h5")[""]
+        assert root.mean_d2.dims == root.bound_d2.dims == root.rms.dims == ("t",)
+        np.testing.assert_array_equal(root.t.values, result["t"].values)
+        assert isinstance(result["mean_d2"], Labelled)
+        np.testing.assert_array_equal(root.mean_d2.values, result["mean_d2"].values)
+    assert root.decade_slope.dims == ("decade_low",)  # the particle case

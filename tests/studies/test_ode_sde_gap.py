@@ -289,3 +289,20 @@ def test_mlp_rows_come_from_the_model_cache(tmp_path):
     assert np.array_equal(model.score(x, 0.5), again.score(x, 0.5))
     other, third = build_model("mlp", law, process, 10.0, 7, settings)
     assert third["key"] != first["key"]
+
+
+def test_truth_result_is_labelled(tmp_path):
+    from pdediff.studies.ode_sde_gap import cases, compute
+
+    from .._netcdf import tree_views
+
+    settings = dataclasses.replace(Settings.quick(), data=("blob",), nodes=6, levels=(1, 2, 3),
+                                   bound_cells=12, bound_times=6, table_nodes=12)
+    case = next(c for c in cases(settings) if c.model == "truth")
+    result = compute(case, settings)
+    views = tree_views(result, tmp_path / "r.h5")
+    root = views[""]
+    assert root.mass.dims == root.ode.dims == ("x", "y")
+    np.testing.assert_array_equal(root.x.values, node_grid(6, settings.half_width).centers[0])
+    assert root.w2sq_ode_sde_levels.dims == ("h",)
+    assert views["levels/m=1"].ode.dims == ("x", "y")

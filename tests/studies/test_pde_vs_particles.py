@@ -57,3 +57,18 @@ def test_quick_study_runs_and_redraws(tmp_path):
     paths = harness.plot("pde_vs_particles", out=tmp_path)
     assert (tmp_path / "figures" / "pde_vs_particles.png") in paths
     assert np.all([p.exists() for p in paths])
+
+
+def test_results_are_labelled(tmp_path):
+    import dataclasses
+
+    from .._netcdf import tree_views
+
+    settings = dataclasses.replace(pde_vs_particles.Settings.quick(), null_repeats=3)
+    case = pde_vs_particles.cases(settings)[0]
+    result = pde_vs_particles.compute(case, settings)
+    root = tree_views(result, tmp_path / "r.h5")[""]
+    space = ("x", "y")[: case.ndim]
+    assert root.q_t0.dims == root.exact_t0.dims == space
+    assert root.cloud.dims == ("particle", "component") and root.null_w2.dims == ("repeat",)
+    np.testing.assert_array_equal(root.q_t0.values, result["q_t0"].values)

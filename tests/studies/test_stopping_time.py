@@ -87,3 +87,18 @@ def test_quick_stopping_time_study(tmp_path):
         assert file["checks/interior_optimum"].attrs["verdict"] == \
             checks["interior_optimum"].verdict.value
     assert (tmp_path / "figures" / "stopping_time.png").exists()
+
+
+def test_results_are_labelled_over_t0(tmp_path):
+    import dataclasses
+
+    from .._netcdf import tree_views
+
+    settings = dataclasses.replace(stopping_time.Settings.quick(), sizes=(16,), n_particles=200,
+                                   seeds=1)
+    result = stopping_time.compute(stopping_time.cases(settings)[0], settings)
+    root = tree_views(result, tmp_path / "r.h5")[""]
+    assert root.w2_population.dims == root.mean_nearest_distance.dims == ("t0",)
+    assert root.nearest_window.dims == ("t0_window", "particle")
+    assert root.training_set.dims == ("training_point", "component")
+    np.testing.assert_array_equal(root.t0.values, result["t0"].values)
