@@ -1,5 +1,6 @@
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -367,6 +368,10 @@ def test_labelled_tree_opens_in_xarray_with_its_coordinates(tmp_path):
     np.testing.assert_array_equal(back["levels"]["error"], [0.4, 0.1, 0.025])
     with h5py.File(path) as file:
         assert read_tree(file["levels"])["cells"].dtype == np.int64
+    # labelled results cross process boundaries (--jobs, Dask) intact
+    again = pickle.loads(pickle.dumps(tree["p"]))
+    assert again.dims == ("t", "x", "y") and again.coords["x"].attrs["bc"] == "periodic"
+    np.testing.assert_array_equal(again.values, p)
 
 
 def test_unlabelled_arrays_get_named_index_dimensions(tmp_path):
