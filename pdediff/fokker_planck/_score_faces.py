@@ -170,7 +170,9 @@ def compiled(
         per_position = [np.zeros(1) for _ in range(3)]
         for d, position in enumerate(operator.layout):
             source = grid.edges[d] if d == face_axis else grid.centers[d]
-            per_position[position] = np.ascontiguousarray(source, dtype=float)
+            # a writeable copy: grid coordinates are read-only arrays, a second numba
+            # type (and compilation) next to the placeholders
+            per_position[position] = np.array(source, dtype=float)
         coords.append(per_position)
 
     def set_coefficients(t: float, scheme_id: int) -> float:
