@@ -8,7 +8,16 @@ codes; every stage evaluates the score on the faces).  Each code runs in its own
 subprocess (its own numba cache and import path), alternately, ``--repeats`` times;
 the best steps/s of each is kept (the machine is shared).  Also checked: the two
 codes' results agree to ``max_abs_difference`` (the new stage form differs from the
-old by round-off only).  Bytes per cell update of one SSPRK3 stage, for the roofline:
+old by round-off only).  ``--families`` (default on) adds one row per fused score family at
+``--family-cells`` (256) cells per axis: the same ``solve_reverse`` (``--family-steps``
+fixed SSPRK3 steps) with the score itself (fused: the score evaluated inside the
+face-rate kernel) and with ``lambda x, t: score(x, t)`` (generic: the score on the
+face-point arrays, then the rates), alternately in one process, best of
+``--repeats``; with the largest difference of the two final densities (0 where the
+fused path is bit-identical; boxes differ by rounding).  ``--only-families`` runs
+just those rows and merges them into the existing JSON.
+
+Bytes per cell update of one SSPRK3 stage, for the roofline:
 the fused score pass writes A, B on the 2 face arrays (32 B per cell), the stage reads
 them (32 B) and u, u0 and writes the result (24 B): 88 B.  Writes
 ``benchmarks/results/reverse.json``.  Run alone:
@@ -61,6 +70,96 @@ print(json.dumps({"seconds": best, "steps": solution.metadata["n_steps"],
 """
 
 
+_FAMILIES = r"""
+import json, sys, time
+import numpy as np
+import pdediff
+from pdediff.distributions import Box, Checkerboard, GaussianMixture, Points
+from pdediff.fokker_planck import FluxOperator, solve_reverse
+from pdediff.fokker_planck.reverse import reverse_velocity
+from pdediff.score_model import ScoreModel
+from pdediff.scores import KernelScore, TabulatedScore, exact
+cells, steps, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+grid = pdediff.Grid([(-4.0, 4.0)] * 2, cells)
+process = pdediff.OU()
+law = GaussianMixture([[-1.0, -0.5], [1.0, 0.8]], [0.1, 0.2])
+t = 0.5
+q = law.cell_average(grid, t, process)
+rng = np.random.default_rng(0)
+atoms = rng.normal(size=(16, 2))
+model = ScoreModel(process, bounds=[(-3.5, 3.5)] * 2, n_space=12, n_time=6)
+model.theta = 0.05 * rng.normal(size=model.theta.shape)
+faces = [grid.face_points(axis) for axis in range(2)]
+families = {
+    "mixture (2 components)": exact(law, process),
+    "points (16 atoms)": exact(Points(atoms), process),
+    "kernel (16 samples, h=0.3)": KernelScore(atoms, 0.3, process),
+    "box": exact(Box([-1.0, -0.5], [1.2, 0.7]), process),
+    "checkerboard (8 boxes)": exact(Checkerboard(), process),
+    "tabulated (mixture, 16 nodes)": TabulatedScore(exact(law, process), faces, 0.05, 1.0, 16),
+    "spline model (12^2 x 6, random theta)": model,
+}
+out = {}
+for name, score in families.items():
+    # dt from the positivity rate of this family's velocity at t (same for both paths)
+    operator = FluxOperator(grid)
+    g2 = float(process.g2(t))
+    for axis in range(2):
+        v = reverse_velocity(process, score, faces[axis], t, 1.0)
+        operator.set_velocity(axis, v[..., axis])
+    dt = 0.5 / operator.rhs(q.reshape(operator.shape3), 0.5 * g2)
+    span = [t, t - steps * dt]
+    paths = {"fused": score, "generic": lambda x, s, score=score: score(x, s)}
+    for call in paths.values():
+        solve_reverse(q, grid, process, call, [t, t - 2 * dt], eps=1.0, method="ssprk3", dt=dt)
+    best = {k: float("inf") for k in paths}
+    final = {}
+    for _ in range(repeats):
+        for key, call in paths.items():
+            start = time.perf_counter()
+            solution = solve_reverse(q, grid, process, call, span, eps=1.0, method="ssprk3",
+                                     dt=dt)
+            best[key] = min(best[key], time.perf_counter() - start)
+            final[key] = solution.p[-1]
+            n_steps = solution.metadata["n_steps"]
+    out[name] = {
+        "steps": n_steps, "dt": dt,
+        "fused_steps_per_s": n_steps / best["fused"],
+        "generic_steps_per_s": n_steps / best["generic"],
+        "speedup_fused_over_generic": best["generic"] / best["fused"],
+        "max_abs_difference": float(np.max(np.abs(final["fused"] - final["generic"]))),
+        "max_density": float(np.max(final["generic"])),
+    }
+print(json.dumps(out))
+"""
+
+
+def families(cells: int, steps: int, repeats: int) -> dict:
+    """Fused against generic ``solve_reverse`` per score family (module docstring)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_WAIT_POLICY="passive")
+    done = subprocess.run([sys.executable, "-c", _FAMILIES, str(cells), str(steps),
+                           str(repeats)], env=env, cwd=str(ROOT), capture_output=True,
+                          text=True, check=True, timeout=3600)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def family_section(args: argparse.Namespace) -> dict:
+    """The ``families`` entry of the JSON: problem, load averages around it, rows."""
+    load_before = os.getloadavg()
+    rows = families(args.family_cells, args.family_steps, args.repeats)
+    return {
+        "problem": {"cells": [args.family_cells] * 2, "steps": args.family_steps,
+                    "eps": 1.0, "method": "ssprk3 (fixed dt per family)",
+                    "process": "OU(1,1)", "t0": 0.5,
+                    "q_T": "cell averages of the 2-component mixture at t0",
+                    "timing": "fused and generic alternately in one process, best of "
+                              f"{args.repeats}"},
+        "environment": environment.describe(load_before, os.getloadavg()),
+        "rows": rows,
+        "note": "machine shared with other jobs: ratios from the same process",
+    }
+
+
 def run(source: Path, cells: int, steps: int, repeats: int, dt: float, out: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(source), OMP_WAIT_POLICY="passive")
     done = subprocess.run([sys.executable, "-c", _RUN, str(cells), str(steps), str(repeats),
@@ -77,9 +176,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating subprocess rounds")
     parser.add_argument("--baseline", default=None, help="root of the baseline package copy")
     parser.add_argument("--out", default=str(HERE / "results" / "reverse.json"))
+    parser.add_argument("--families", action=argparse.BooleanOptionalAction, default=True,
+                        help="add the fused-vs-generic row per score family")
+    parser.add_argument("--family-cells", type=int, default=256)
+    parser.add_argument("--family-steps", type=int, default=10)
+    parser.add_argument("--only-families", action="store_true",
+                        help="run only the family rows and merge them into the existing "
+                             "--out file (its other keys are kept as they are)")
     args = parser.parse_args()
     import numpy as np
 
+    if args.only_families:
+        path = Path(args.out)
+        results = json.loads(path.read_text()) if path.exists() else {}
+        results["families"] = family_section(args)
+        print(json.dumps(results["families"], indent=2))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2))
+        return
     sys.path.insert(0, str(ROOT))
     import pdediff
     from pdediff.distributions import GaussianMixture
@@ -110,6 +224,7 @@ def main() -> None:
             result = run(source, args.cells, args.steps, args.repeats, dt, tmp / f"reverse_{name}.npy")
             if name not in best or result["seconds"] < best[name]["seconds"]:
                 best[name] = result
+    family_rows = family_section(args) if args.families else None
     results = {
         "problem": {"cells": [args.cells] * 2, "steps": args.steps, "dt": dt, "eps": 1.0,
                     "method": "ssprk3 (fixed dt)", "process": "OU(1,1)", "t": [t, t - args.steps * dt],
@@ -130,6 +245,8 @@ def main() -> None:
         p_old = np.load(tmp / "reverse_baseline.npy")
         results["max_abs_difference"] = float(np.max(np.abs(p_new - p_old)))
         results["max_density"] = float(np.max(p_new))
+    if family_rows is not None:
+        results["families"] = family_rows
     print(json.dumps(results, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))

@@ -400,6 +400,19 @@ class ScoreModel:
         return self._evaluate(xf, tf, 1)["grad"].reshape(*batch, self.ndim)
 
     def _score_at_time(self, x: np.ndarray, t: float) -> np.ndarray:
+        polynomials, low, spacing, shift, variance = self._score_parameters(t)
+        out = np.empty_like(x)
+        _tensor_spline_gradient(x, polynomials, low, spacing, self.n_space + self.degree,
+                                self.degree, out)
+        if variance is None:
+            return out
+        out -= (x - shift) / variance
+        return out
+
+    def _score_parameters(self, t: float) -> tuple:
+        """Inputs of the score kernel at one time ``t``: the cell polynomials of
+        ``sum_j C_j(t) B_j``, the box low corner and knot spacings (n,), and the
+        reference's ``alpha_t m0`` and variance (n,) (both ``None`` without one)."""
         k1 = self.degree + 1
         # T_k(tau(t)) for the k1 time functions active at t: M @ (f^0..f^degree)
         tau = min(max(0.5 * math.log(max(float(self.process.sigma2(t)), 1e-300)), self.tau_min),
@@ -409,17 +422,14 @@ class ScoreModel:
         time_values = self._power_matrix @ (u - start) ** np.arange(k1)
         weight = math.exp(2.0 * float(self.process.log_alpha(t)))  # alpha_t^2
         polynomials = np.tensordot(weight * time_values, self._spatial_polynomials()[start : start + k1], 1)
-        out = np.empty_like(x)
-        _tensor_spline_gradient(
-            x, polynomials, self.bounds[:, 0].copy(), np.array([s.spacing for s in self._space]),
-            self.n_space + self.degree, self.degree, out)
+        low = self.bounds[:, 0].copy()
+        spacing = np.array([s.spacing for s in self._space])
         if self.reference is None:
-            return out
+            return polynomials, low, spacing, None, None
         proc = self.process
         alpha = math.exp(float(proc.log_alpha(t)))
         variance = alpha**2 * self.reference_std**2 + float(proc.sigma2(t))
-        out -= (x - alpha * self.reference_mean) / variance
-        return out
+        return polynomials, low, spacing, alpha * self.reference_mean, variance
 
     __call__ = score
 

@@ -70,11 +70,16 @@ class TabulatedScore:
         k = self._match(x)
         if k < 0:
             return np.asarray(self.score(x, t), dtype=float)
-        u = float(np.clip(math.log(max(t, 1e-300)), self.u[0], self.u[-1]))
-        j = int(min(np.searchsorted(self.u, u, side="right") - 1, self.u.size - 2))
-        lam = (u - self.u[j]) / (self.u[j + 1] - self.u[j])
+        j, lam = self._bracket(t)
         table = self.tables[k]
         return ((1.0 - lam) * table[j] + lam * table[j + 1]).reshape(x.shape)
+
+    def _bracket(self, t: float) -> tuple[int, float]:
+        """Table node ``j`` and weight ``lam`` of the interpolation at time ``t``
+        (``u = log t`` clamped to the table): ``(1 - lam) S_j + lam S_{j+1}``."""
+        u = float(np.clip(math.log(max(t, 1e-300)), self.u[0], self.u[-1]))
+        j = int(min(np.searchsorted(self.u, u, side="right") - 1, self.u.size - 2))
+        return j, (u - self.u[j]) / (self.u[j + 1] - self.u[j])
 
     def interpolation_error(self, samples: int = 8, times: Sequence[float] | None = None
                             ) -> float:
