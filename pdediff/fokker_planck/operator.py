@@ -92,6 +92,9 @@ class FluxOperator:
         self._separable = False
         self._scale = 0.0
         self._prepared: tuple[float, float, int] | None = None
+        # The kernel's tuple arguments, built once (rebuilt when field arrays appear).
+        self._a1t, self._b1t = tuple(self._a1), tuple(self._b1)
+        self._ant, self._bnt = tuple(self._an), tuple(self._bn)
         self._matrix_pattern = None
 
     # ------------------------------------------------------------- velocities
@@ -101,6 +104,7 @@ class FluxOperator:
             for axis, position in enumerate(self.layout):
                 self._an[position] = np.zeros(self.face_shapes[axis])
                 self._bn[position] = np.zeros(self.face_shapes[axis])
+            self._ant, self._bnt = tuple(self._an), tuple(self._bn)
         return self._velocity
 
     @property
@@ -192,7 +196,7 @@ class FluxOperator:
         error_in, error_0, atol, rtol = error if error is not None else (0.0, 0.0, 1.0, 0.0)
         rate, smallest, total, errors = kernels.stage(
             u3, u0, out, float(alpha), float(beta), float(dt), rhs_only, self._separable,
-            tuple(self._a1), tuple(self._b1), tuple(self._an), tuple(self._bn), self._dh3,
+            self._a1t, self._b1t, self._ant, self._bnt, self._dh3,
             self.periodic3, self.scheme_id, float(error_in), float(error_0), float(atol),
             float(rtol), error is not None, self._partial,
         )
