@@ -98,6 +98,12 @@ class ForwardProcess:
         tt = _time(t)
         return _out(0.5 * self._g2(tt), tt)
 
+    def coefficients(self, t: float) -> tuple[float, float]:
+        """``(a(t), g(t)^2)`` at one time ``t >= 0`` as floats, without validation: the
+        per-stage call of the solvers, whose times are checked once per solve."""
+        tt = np.float64(t)
+        return float(self._a(tt)), float(self._g2(tt))
+
     def log_alpha(self, t: ArrayLike) -> ArrayLike:
         """``log alpha_t = int_0^t a``."""
         tt = _time(t)

@@ -59,7 +59,7 @@ SCHEME_MUSCL = 1
 _BLOCKS = 64
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _bernoulli(z: float) -> float:
     """``B(z) = z / (e^z - 1)``, with its Taylor series near 0 (no cancellation)."""
     if abs(z) < 1e-5:
@@ -69,7 +69,7 @@ def _bernoulli(z: float) -> float:
     return z / math.expm1(z)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _van_leer(a: float, b: float) -> float:
     """van Leer limited slope ``2ab/(a+b)`` for ``ab > 0``, else 0; bounded by
     ``2 min(|a|, |b|)`` so reconstructed face values stay within the neighbours."""
@@ -78,7 +78,7 @@ def _van_leer(a: float, b: float) -> float:
     return 2.0 * a * b / (a + b)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _at(u, axis, i, j, k, m):
     """``u`` at index ``m`` along ``axis`` with the other two indices fixed."""
     if axis == 0:
@@ -88,7 +88,7 @@ def _at(u, axis, i, j, k, m):
     return u[i, j, m]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def face_pair(v: float, diffusion: float, h: float, scheme: int) -> tuple[float, float]:
     """``(A / h, B / h)`` of one face with normal velocity ``v`` and diffusion ``D``
     (the coefficient arrays store rates per cell width: no division per cell)."""
@@ -105,7 +105,23 @@ def face_pair(v: float, diffusion: float, h: float, scheme: int) -> tuple[float,
     return max(v, 0.0) / h, max(-v, 0.0) / h
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, error_model="numpy")
+def linear_face_coefficients(edges, scale, diffusion, h, periodic, scheme, coef_a, coef_b):
+    """Fill the 1-D ``coef_a``, ``coef_b`` (length ``n + 1``) with ``A/h``, ``B/h`` of
+    the separable velocity ``v_f = scale * edges[f]``, with the wall rule of
+    :func:`face_coefficients` (serial: ``n + 1`` faces are too few for threads)."""
+    n = edges.size - 1
+    for f in range(n + 1):
+        if (f == 0 or f == n) and not periodic:
+            coef_a[f] = 0.0
+            coef_b[f] = 0.0
+            continue
+        a, b = face_pair(scale * edges[0 if f == n else f], diffusion, h, scheme)
+        coef_a[f] = a
+        coef_b[f] = b
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
 def face_coefficients(velocity, diffusion, h, axis, periodic, scheme, coef_a, coef_b):
     """Fill ``coef_a``, ``coef_b`` (face arrays along ``axis``, 3-D) with ``A/h``,
     ``B/h`` from the normal face velocity ``velocity`` (same shape).  Wall faces get zero on no-flux axes;
@@ -134,7 +150,7 @@ def face_coefficients(velocity, diffusion, h, axis, periodic, scheme, coef_a, co
                 coef_b[i, j, k] = b
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _ratio(u_minus: float, u_c: float, u_plus: float, flat: bool) -> float:
     """``r = sigma / (2 u_c)`` of the van Leer slope, in [-1, 1] (0 at no-flux wall
     cells, where the slope is set to zero: first order there, still positive)."""
@@ -146,7 +162,17 @@ def _ratio(u_minus: float, u_c: float, u_plus: float, flat: bool) -> float:
     return min(1.0, max(-1.0, r))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
+def _neighbours(m: int, n: int, periodic: bool) -> tuple[int, int]:
+    """Indices ``(m - 1, m + 1)`` along an axis of ``n`` cells: wrapped on periodic
+    axes, clamped to ``m`` at no-flux walls (whose face rates are zero, so the
+    clamped value never contributes)."""
+    lo = m - 1 if m > 0 else (n - 1 if periodic else m)
+    hi = m + 1 if m < n - 1 else (0 if periodic else m)
+    return lo, hi
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _face_rates(separable, a1, b1, an, bn, p, i, j, k, m):
     """``(A_right, B_right, A_left, B_left)`` (per cell width) of the faces of cell
     ``m`` along position ``p``."""
@@ -156,20 +182,17 @@ def _face_rates(separable, a1, b1, an, bn, p, i, j, k, m):
             _at(bn, p, i, j, k, m))
 
 
-@njit(cache=True, inline="always")
-def _axis_terms(u, ui, p, i, j, k, m, n, periodic, coefs, dh, scheme):
-    """Positivity rate ``c``, outflow coefficient ``kout`` and inflow of cell ``m``
-    along 3-D position ``p`` (cell value ``ui``, face rates ``coefs``)."""
+@njit(cache=True, inline="always", error_model="numpy")
+def _muscl_terms(u, ui, p, i, j, k, m, n, periodic, coefs, dh):
+    """MUSCL positivity rate ``c``, outflow coefficient ``kout`` and inflow of cell
+    ``m`` along 3-D position ``p`` (cell value ``ui``, face rates ``coefs``,
+    ``dh = D / h^2``): limited face values ``u^(+/-) = u (1 +/- r)`` of this cell and
+    its neighbours."""
     a_r, b_r, a_l, b_l = coefs
     mm = m - 1 if m > 0 else n - 1
     mp = m + 1 if m < n - 1 else 0
     u_left = _at(u, p, i, j, k, mm)
     u_right = _at(u, p, i, j, k, mp)
-    if scheme == SCHEME_SG:
-        c = a_r + b_l
-        return c, c, b_r * u_right + a_l * u_left
-    # MUSCL: limited face values u^(+/-) = u (1 +/- r) of this cell and its neighbours;
-    # dh = D / h^2.
     wall_l = m == 0 and not periodic
     wall_r = m == n - 1 and not periodic
     u_left2 = _at(u, p, i, j, k, (m - 2) % n)
@@ -186,146 +209,289 @@ def _axis_terms(u, ui, p, i, j, k, m, n, periodic, coefs, dh, scheme):
     return c, kout, inflow
 
 
-@njit(cache=True, inline="always")
-def _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, separable, a1, b1,
-          an, bn, h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
-    """Rows ``start..stop`` of (i, j) pairs: values into ``out`` and the four
-    reductions into ``result``.  Called with constant ``scheme`` and ``separable``
-    so each call site compiles to a branch-free, vectorisable inner loop."""
+@njit(cache=True, inline="always", error_model="numpy")
+def _update(ui, u0ik, kout, inflow, alpha, beta, dt, rhs_only, use_u0):
+    """The stage value of one cell in the positive form of the module docstring."""
+    if rhs_only:
+        return inflow - kout * ui
+    value = ui * max(0.0, 1.0 - dt * kout) + dt * inflow
+    if use_u0:
+        return alpha * u0ik + beta * value
+    return beta * value
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _sg_value(ui, u0i, u_ip, u_im, u_jp, u_jm, u_kp, u_km, c0, c1, c2, alpha, beta, dt,
+              rhs_only, use_u0):
+    """Scharfetter–Gummel stage value and outflow coefficient of one cell from its
+    neighbours' values and, per position ``p``, its face rates
+    ``c_p = (A_right, B_right, A_left, B_left)``.  Sums run in the order
+    ``(position 0 + position 1) + position 2`` on every path (same bits).  Scalars
+    only, so numba may inline it into the vectorised loops."""
+    kout = ((c0[0] + c0[3]) + (c1[0] + c1[3])) + (c2[0] + c2[3])
+    inflow = (((c0[1] * u_ip + c0[2] * u_im) + (c1[1] * u_jp + c1[2] * u_jm))
+              + (c2[1] * u_kp + c2[2] * u_km))
+    return _update(ui, u0i, kout, inflow, alpha, beta, dt, rhs_only, use_u0), kout
+
+
+@njit(cache=True, error_model="numpy")
+def _field_rates(an, bn, i, j, k, present):
+    """Face rates ``(A_right, B_right, A_left, B_left)`` of cell ``(i, j, k)`` along
+    the positions of ``present`` from the face arrays (zeros for absent positions)."""
+    none = (0.0, 0.0, 0.0, 0.0)
+    c0 = none
+    c1 = none
+    if present[0]:
+        c0 = (an[0][i + 1, j, k], bn[0][i + 1, j, k], an[0][i, j, k], bn[0][i, j, k])
+    if present[1]:
+        c1 = (an[1][i, j + 1, k], bn[1][i, j + 1, k], an[1][i, j, k], bn[1][i, j, k])
+    c2 = (an[2][i, j, k + 1], bn[2][i, j, k + 1], an[2][i, j, k], bn[2][i, j, k])
+    return c0, c1, c2
+
+
+@njit(cache=True, error_model="numpy")
+def _sg_end_cell(u, u0, out, rates, i, j, k, im, ip, jm, jp, row0, row1, separable, a2, b2,
+                 an, bn, periodic, alpha, beta, dt, rhs_only, use_u0):
+    """Scharfetter–Gummel update of an end cell ``(i, j, k)`` of a row (wrapped or
+    clamped neighbours along position 2)."""
     n0, n1, n2 = u.shape
-    largest = 0.0
-    s0 = np.inf
-    s1 = np.inf
-    s2 = np.inf
-    s3 = np.inf
-    t0 = 0.0
-    t1 = 0.0
-    t2 = 0.0
-    t3 = 0.0
-    e0 = 0.0
-    e1 = 0.0
-    zero = (0.0, 0.0, 0.0, 0.0)
+    km, kp = _neighbours(k, n2, periodic[2])
+    if separable:
+        c0, c1, c2 = row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k])
+    else:
+        c0, c1, c2 = _field_rates(an, bn, i, j, k, (n0 > 1, n1 > 1))
+    value, kout = _sg_value(u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k],
+                            u[i, jm, k], u[i, j, kp], u[i, j, km], c0, c1, c2, alpha, beta, dt,
+                            rhs_only, use_u0)
+    out[i, j, k] = value
+    rates[k] = kout
+
+
+@njit(cache=True, error_model="numpy")
+def _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha, beta, dt,
+            rhs_only, use_u0):
+    """One row ``(i, j, :)`` of Scharfetter–Gummel updates: the two end cells with
+    their wall/periodic neighbours, the interior in a branch-free loop that
+    vectorises (the per-cell arithmetic is a scalar-only function inlined into it;
+    numba's inlining of array-taking functions would put reference counting inside
+    the loop and stop vectorisation).  The outflow coefficients go into ``rates``
+    on the field path; a separable stage takes its rate from the 1-D arrays."""
+    n0, n1, n2 = u.shape
+    im, ip = _neighbours(i, n0, periodic[0])
+    jm, jp = _neighbours(j, n1, periodic[1])
+    none = (0.0, 0.0, 0.0, 0.0)
+    row0 = none
+    row1 = none
+    if separable:
+        if n0 > 1:
+            row0 = (a1[0][i + 1], b1[0][i + 1], a1[0][i], b1[0][i])
+        if n1 > 1:
+            row1 = (a1[1][j + 1], b1[1][j + 1], a1[1][j], b1[1][j])
+    a2 = a1[2]
+    b2 = b1[2]
+    _sg_end_cell(u, u0, out, rates, i, j, 0, im, ip, jm, jp, row0, row1, separable, a2, b2, an,
+                 bn, periodic, alpha, beta, dt, rhs_only, use_u0)
+    if separable and n1 == 1:
+        for k in range(1, n2 - 1):
+            out[i, j, k] = _sg_value(
+                u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], 0.0, 0.0,
+                u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
+                alpha, beta, dt, rhs_only, use_u0)[0]
+    elif separable:
+        for k in range(1, n2 - 1):
+            out[i, j, k] = _sg_value(
+                u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
+                u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
+                alpha, beta, dt, rhs_only, use_u0)[0]
+    else:
+        # The loads of _field_rates written out: an array-taking call in the loop
+        # would not vectorise.
+        an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
+        has0 = n0 > 1
+        has1 = n1 > 1
+        for k in range(1, n2 - 1):
+            c0 = (an0[i + 1, j, k], bn0[i + 1, j, k], an0[i, j, k], bn0[i, j, k]) if has0 else none
+            c1 = (an1[i, j + 1, k], bn1[i, j + 1, k], an1[i, j, k], bn1[i, j, k]) if has1 else none
+            c2 = (an2[i, j, k + 1], bn2[i, j, k + 1], an2[i, j, k], bn2[i, j, k])
+            value, kout = _sg_value(
+                u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
+                u[i, j, k + 1], u[i, j, k - 1], c0, c1, c2, alpha, beta, dt, rhs_only, use_u0)
+            out[i, j, k] = value
+            rates[k] = kout
+    if n2 > 1:
+        _sg_end_cell(u, u0, out, rates, i, j, n2 - 1, im, ip, jm, jp, row0, row1, separable, a2,
+                     b2, an, bn, periodic, alpha, beta, dt, rhs_only, use_u0)
+
+
+@njit(cache=True, error_model="numpy")
+def _muscl_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, dh, periodic, alpha, beta,
+               dt, rhs_only, use_u0):
+    """One row ``(i, j, :)`` of MUSCL updates, positivity rates into ``rates``."""
+    n0, n1, n2 = u.shape
+    for k in range(n2):
+        ui = u[i, j, k]
+        c = 0.0
+        kout = 0.0
+        inflow = 0.0
+        if n0 > 1:
+            coefs = _face_rates(separable, a1[0], b1[0], an[0], bn[0], 0, i, j, k, i)
+            c_, k_, in_ = _muscl_terms(u, ui, 0, i, j, k, i, n0, periodic[0], coefs, dh[0])
+            c += c_
+            kout += k_
+            inflow += in_
+        if n1 > 1:
+            coefs = _face_rates(separable, a1[1], b1[1], an[1], bn[1], 1, i, j, k, j)
+            c_, k_, in_ = _muscl_terms(u, ui, 1, i, j, k, j, n1, periodic[1], coefs, dh[1])
+            c += c_
+            kout += k_
+            inflow += in_
+        if n2 > 1:
+            coefs = _face_rates(separable, a1[2], b1[2], an[2], bn[2], 2, i, j, k, k)
+            c_, k_, in_ = _muscl_terms(u, ui, 2, i, j, k, k, n2, periodic[2], coefs, dh[2])
+            c += c_
+            kout += k_
+            inflow += in_
+        out[i, j, k] = _update(ui, u0[i, j, k], kout, inflow, alpha, beta, dt, rhs_only,
+                               use_u0)
+        rates[k] = c
+
+
+@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
+def _row_sum_and_min_bits(values, bits, i, j):
+    """``(sum, min bits)`` of row ``(i, j, :)`` of ``values`` (``bits`` is the same
+    memory read as int64).  The sum may be reassociated (vectorised; the order is
+    fixed by the compiled code, never by the thread count) and stays NaN/inf when any
+    value is.  The minimum is taken over the IEEE bit patterns, which order
+    nonnegative doubles exactly as their values and vectorise; a negative result
+    flags a row holding a negative value (or -0.0)."""
+    total = 0.0
+    smallest = np.iinfo(np.int64).max
+    for k in range(values.shape[2]):
+        total += values[i, j, k]
+        smallest = min(smallest, bits[i, j, k])
+    return total, smallest
+
+
+@njit(cache=True, error_model="numpy")
+def _row_max_bits(rates):
+    """Largest bit pattern of a row of nonnegative rates (their maximum; a NaN rate has
+    a larger pattern than +inf, so it is the one returned)."""
+    bits = rates.view(np.int64)
+    largest = np.int64(0)
+    for k in range(bits.size):
+        largest = max(largest, bits[k])
+    return largest
+
+
+@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
+def _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol):
+    """Sum over row ``(i, j, :)`` of ``((out - e) / (atol + rtol max(|u0|, |out|)))^2``
+    with the embedded solution ``e = error_in u + error_0 u0``."""
+    total = 0.0
+    for k in range(out.shape[2]):
+        value = out[i, j, k]
+        old = u0[i, j, k]
+        a = abs(old)
+        b = abs(value)
+        embedded = error_in * u[i, j, k] + error_0 * old
+        ratio = (value - embedded) / (atol + rtol * (a if a > b else b))
+        total += ratio * ratio
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, separable, a1, b1,
+          an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
+    """Rows ``start..stop`` of (i, j) pairs: values into ``out`` and the four
+    reductions into ``result``, each row reduced while it is in L1.  A separable
+    Scharfetter–Gummel stage leaves the rate to :func:`separable_rate`."""
+    n0, n1, n2 = u.shape
+    with_rates = scheme != SCHEME_SG or not separable
+    largest = np.int64(0)
+    smallest_bits = np.iinfo(np.int64).max
+    smallest_negative = np.inf
+    total = 0.0
+    errors = 0.0
+    out_bits = out.view(np.int64)
     for row in range(start, stop):
         i = row // n1
         j = row - i * n1
-        # Coefficients of positions 0 and 1 are constant along a row when separable:
-        # loaded once per row, so the inner loop streams u, out and the 1-D arrays.
-        row0 = zero
-        row1 = zero
-        if separable:
-            if n0 > 1:
-                row0 = _face_rates(True, a1[0], b1[0], an[0], bn[0], 0, i, j, 0, i)
-            if n1 > 1:
-                row1 = _face_rates(True, a1[1], b1[1], an[1], bn[1], 1, i, j, 0, j)
-        for k in range(n2):
-            ui = u[i, j, k]
-            c = 0.0
-            kout = 0.0
-            inflow = 0.0
-            if n0 > 1:
-                coefs = row0 if separable else _face_rates(False, a1[0], b1[0], an[0], bn[0],
-                                                           0, i, j, k, i)
-                c_, k_, in_ = _axis_terms(u, ui, 0, i, j, k, i, n0, periodic[0], coefs, dh[0],
-                                          scheme)
-                c += c_
-                kout += k_
-                inflow += in_
-            if n1 > 1:
-                coefs = row1 if separable else _face_rates(False, a1[1], b1[1], an[1], bn[1],
-                                                           1, i, j, k, j)
-                c_, k_, in_ = _axis_terms(u, ui, 1, i, j, k, j, n1, periodic[1], coefs, dh[1],
-                                          scheme)
-                c += c_
-                kout += k_
-                inflow += in_
-            if n2 > 1:
-                coefs = _face_rates(separable, a1[2], b1[2], an[2], bn[2], 2, i, j, k, k)
-                c_, k_, in_ = _axis_terms(u, ui, 2, i, j, k, k, n2, periodic[2], coefs, dh[2],
-                                          scheme)
-                c += c_
-                kout += k_
-                inflow += in_
-            if rhs_only:
-                value = inflow - kout * ui
-            else:
-                value = ui * max(0.0, 1.0 - dt * kout) + dt * inflow
-                if use_u0:
-                    value = alpha * u0[i, j, k] + beta * value
-                else:
-                    value = beta * value
-            out[i, j, k] = value
-            rates[k] = c
-        # Reductions over the row while it is in L1: four interleaved partial sums
-        # in a fixed pattern (no dependence on the thread count).
-        k = 0
-        while k + 4 <= n2:
-            v0 = out[i, j, k]
-            v1 = out[i, j, k + 1]
-            v2 = out[i, j, k + 2]
-            v3 = out[i, j, k + 3]
-            t0 += v0
-            t1 += v1
-            t2 += v2
-            t3 += v3
-            s0 = min(s0, v0)
-            s1 = min(s1, v1)
-            s2 = min(s2, v2)
-            s3 = min(s3, v3)
-            k += 4
-        while k < n2:
-            t0 += out[i, j, k]
-            s0 = min(s0, out[i, j, k])
-            k += 1
-        # Branch-free max.  A NaN coefficient cannot hide here: it enters the inflow
-        # of the neighbouring cell, so the (checked) sum is NaN too.
-        for k in range(n2):
-            largest = max(largest, rates[k])
-        if want_error:
+        if scheme == SCHEME_SG:
+            _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha, beta,
+                    dt, rhs_only, use_u0)
+        else:
+            _muscl_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, dh, periodic, alpha,
+                       beta, dt, rhs_only, use_u0)
+        row_total, row_bits = _row_sum_and_min_bits(out, out_bits, i, j)
+        total += row_total
+        if row_bits < 0:
             for k in range(n2):
-                value = out[i, j, k]
-                old = u0[i, j, k]
-                embedded = error_in * u[i, j, k] + error_0 * old
-                ratio = (value - embedded) / (atol + rtol * max(abs(old), abs(value)))
-                if k & 1:
-                    e1 += ratio * ratio
-                else:
-                    e0 += ratio * ratio
-    result[0] = largest
-    result[1] = min(min(s0, s1), min(s2, s3))
-    result[2] = (t0 + t1) + (t2 + t3)
-    result[3] = e0 + e1
+                smallest_negative = min(smallest_negative, out[i, j, k])
+        else:
+            smallest_bits = min(smallest_bits, row_bits)
+        # A NaN coefficient cannot hide in the rate: it enters the inflow of the
+        # neighbouring cell, so the (checked) sum is NaN too.
+        if with_rates:
+            largest = max(largest, _row_max_bits(rates))
+        if want_error:
+            errors += _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol)
+    bits = np.empty(2, dtype=np.int64)
+    bits[0] = largest
+    bits[1] = smallest_bits
+    as_float = bits.view(np.float64)
+    result[0] = as_float[0]
+    result[1] = smallest_negative if smallest_negative < np.inf else as_float[1]
+    result[2] = total
+    result[3] = errors
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _block(u, u0, out, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
-           h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
+           dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
     """One reduction block; dispatches to a specialised copy of :func:`_rows`."""
     rates = np.empty(u.shape[2])
     use_u0 = alpha != 0.0
     if scheme == SCHEME_SG:
         if separable:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
-                  b1, an, bn, h, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
+                  b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
                   want_error, result)
         else:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
-                  b1, an, bn, h, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
+                  b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
                   want_error, result)
     else:
         if separable:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
-                  b1, an, bn, h, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
+                  b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
                   want_error, result)
         else:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
-                  b1, an, bn, h, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
+                  b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
                   want_error, result)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, error_model="numpy")
+def separable_rate(a1, b1, present):
+    """``max_i c_i`` of a separable Scharfetter–Gummel stage from its 1-D arrays.
+
+    ``c_i = ((c_0 + c_1) + c_2)`` with ``c_p = A_p[m + 1] + B_p[m]`` (the order of
+    the stage kernel); rounding is monotone, so the maximum over cells of the rounded
+    sum equals the rounded sum of the per-position maxima, bit for bit."""
+    top = np.zeros(3)
+    for p in range(3):
+        if present[p]:
+            a = a1[p]
+            b = b1[p]
+            for m in range(a.size - 1):
+                top[p] = max(top[p], a[m + 1] + b[m])
+    return (top[0] + top[1]) + top[2]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
 def stage(
     u, u0, out, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
-    h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial,
+    dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial,
 ):
     """One fused pass: the flux divergence of ``u`` and the stage update
 
@@ -339,7 +505,7 @@ def stage(
 
     ``u0`` is not read when ``alpha == 0``.  Coefficients, per 3-D position ``p``
     (tuples of three arrays): 1-D arrays ``a1[p], b1[p]`` (``separable``) or face
-    arrays ``an[p], bn[p]``; ``h``, ``dh`` (= D/h, MUSCL) and ``periodic`` are per
+    arrays ``an[p], bn[p]``; ``dh`` (= D/h^2, MUSCL) and ``periodic`` are per
     position.  ``partial`` is a ``(_BLOCKS, 4)`` work array.  Returns
     ``(rate, min, sum, error_sum)``; a non-finite value anywhere makes ``sum``
     non-finite.  Each row is computed in one loop (no loop-carried dependence) and
@@ -353,7 +519,7 @@ def stage(
         start = np.int64(block) * size
         stop = min(rows, start + size)
         _block(u, u0, out, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
-               h, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
+               dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
                partial[block])
     rate = 0.0
     smallest = np.inf
@@ -365,10 +531,12 @@ def stage(
         smallest = min(smallest, partial[block, 1])
         total += partial[block, 2]
         errors += partial[block, 3]
+    if scheme == SCHEME_SG and separable:
+        rate = separable_rate(a1, b1, np.array([n0 > 1, n1 > 1, n2 > 1]))
     return rate, smallest, total, errors
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def error_norm(u_old, u_new, u_embedded, atol, rtol, partial):
     """RMS over cells of ``(u_new - u_embedded) / (atol + rtol max(|u_old|, |u_new|))``
     on flattened arrays (the ``scipy.integrate`` error norm), reduced in fixed blocks."""

@@ -85,8 +85,9 @@ def solve_forward(
 
     def set_coefficients(tau: float, scheme_id: int) -> float:
         # A linear drift a(t) x: separable 1-D face coefficients, rebuilt per stage.
-        diffusion = float(process.diffusion(tau))
-        operator.set_linear_velocity(float(process.a(tau)))
+        a, g2 = process.coefficients(tau)
+        diffusion = 0.5 * g2
+        operator.set_linear_velocity(a)
         operator.prepare(diffusion, scheme_id)
         return diffusion
 

@@ -76,15 +76,13 @@ class FluxOperator:
         self._dh3 = np.zeros(3)
         self._partial = np.zeros((kernels._BLOCKS, 4))
         # Separable (linear-drift) storage: per 3-D position the face coordinates
-        # x_d, the face velocity and the coefficients, all of length n_d + 1.
+        # x_d and the coefficients, all of length n_d + 1.
         self._edges1 = [np.zeros(1) for _ in range(3)]
-        self._velocity1 = [_EMPTY3] * 3
         self._a1 = [_EMPTY1] * 3
         self._b1 = [_EMPTY1] * 3
         for d, position in enumerate(self.layout):
             n_faces = grid.shape[d] + 1
             self._edges1[position] = np.ascontiguousarray(grid.edges[d], dtype=float)
-            self._velocity1[position] = np.zeros((n_faces, 1, 1))
             self._a1[position] = np.zeros(n_faces)
             self._b1[position] = np.zeros(n_faces)
         # Field storage (face arrays), allocated on first use.
@@ -93,6 +91,10 @@ class FluxOperator:
         self._bn = [_EMPTY3] * 3
         self._separable = False
         self._scale = 0.0
+        self._prepared: tuple[float, float, int] | None = None
+        # The kernel's tuple arguments, built once (rebuilt when field arrays appear).
+        self._a1t, self._b1t = tuple(self._a1), tuple(self._b1)
+        self._ant, self._bnt = tuple(self._an), tuple(self._bn)
         self._matrix_pattern = None
 
     # ------------------------------------------------------------- velocities
@@ -102,6 +104,7 @@ class FluxOperator:
             for axis, position in enumerate(self.layout):
                 self._an[position] = np.zeros(self.face_shapes[axis])
                 self._bn[position] = np.zeros(self.face_shapes[axis])
+            self._ant, self._bnt = tuple(self._an), tuple(self._bn)
         return self._velocity
 
     @property
@@ -139,19 +142,22 @@ class FluxOperator:
     # ------------------------------------------------------------ coefficients
     def prepare(self, diffusion: float, scheme_id: int | None = None) -> None:
         """Face coefficients ``A, B`` of the current velocity and ``D = diffusion``
-        for the explicit scheme (or ``scheme_id``)."""
+        for the explicit scheme (or ``scheme_id``).  A separable drift whose scale,
+        diffusion and scheme are those of the previous call keeps its coefficients
+        (autonomous processes build them once per solve)."""
         scheme_id = self.scheme_id if scheme_id is None else scheme_id
         diffusion = float(diffusion)
+        key = (self._scale, diffusion, scheme_id)
+        if self._separable and key == self._prepared:
+            return
         for axis, position in enumerate(self.layout):
             h = float(self.spacing3[position])
             self._dh3[position] = diffusion / (h * h)
             if self._separable:
-                velocity = self._velocity1[position]
-                np.multiply(self._edges1[position], self._scale, out=velocity.reshape(-1))
-                kernels.face_coefficients(
-                    velocity, diffusion, h, 0, bool(self.periodic3[position]), scheme_id,
-                    self._a1[position].reshape(velocity.shape),
-                    self._b1[position].reshape(velocity.shape),
+                kernels.linear_face_coefficients(
+                    self._edges1[position], self._scale, diffusion, h,
+                    bool(self.periodic3[position]), scheme_id, self._a1[position],
+                    self._b1[position],
                 )
             else:
                 kernels.face_coefficients(
@@ -159,6 +165,7 @@ class FluxOperator:
                     bool(self.periodic3[position]), scheme_id, self._an[position],
                     self._bn[position],
                 )
+        self._prepared = key if self._separable else None
 
     def set_field_coefficients(self, diffusion: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """Switch to field coefficients written by the caller (e.g. a compiled score
@@ -166,6 +173,7 @@ class FluxOperator:
         per grid axis the ``(A, B)`` face arrays to fill."""
         self._field_arrays()
         self._separable = False
+        self._prepared = None
         for position in self.layout:
             self._dh3[position] = float(diffusion) / float(self.spacing3[position]) ** 2
         return [(self._an[p], self._bn[p]) for p in self.layout]
@@ -188,9 +196,9 @@ class FluxOperator:
         error_in, error_0, atol, rtol = error if error is not None else (0.0, 0.0, 1.0, 0.0)
         rate, smallest, total, errors = kernels.stage(
             u3, u0, out, float(alpha), float(beta), float(dt), rhs_only, self._separable,
-            tuple(self._a1), tuple(self._b1), tuple(self._an), tuple(self._bn),
-            self.spacing3, self._dh3, self.periodic3, self.scheme_id, float(error_in),
-            float(error_0), float(atol), float(rtol), error is not None, self._partial,
+            self._a1t, self._b1t, self._ant, self._bnt, self._dh3,
+            self.periodic3, self.scheme_id, float(error_in), float(error_0), float(atol),
+            float(rtol), error is not None, self._partial,
         )
         return float(rate), float(smallest), float(total), float(errors)
 
