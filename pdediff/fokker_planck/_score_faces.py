@@ -179,8 +179,8 @@ def compiled(
         # The score's parameters first: a time without a score raises its own error
         # before any coefficient is touched.
         values = [per_axis[0](t)] * grid.ndim if shared else [p(t) for p in per_axis]
-        g2 = float(process.g2(t))
-        drift_a = float(-process.a(t))
+        a, g2 = process.coefficients(t)
+        drift_a = -a
         score_c = 0.5 * (1.0 + eps) * g2
         diffusion = 0.5 * eps * g2
         targets = operator.set_field_coefficients(diffusion)
