@@ -31,15 +31,22 @@ def _cores() -> int:
 
 
 def _limit_threads(threads: int) -> None:
-    """Worker initializer: cap numba/BLAS/OpenMP threads at ``threads``."""
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "MKL_NUM_THREADS"):
+    """Worker initializer: cap numba/BLAS/OpenMP threads at ``threads``.
+
+    Unpickling this initializer imports pdediff, and so numba, in the worker before it
+    runs: numba's thread count must then be capped with ``numba.set_num_threads``
+    and its environment variable left as numba read it (numba re-reads its
+    environment at every compilation and refuses a changed ``NUMBA_NUM_THREADS`` once
+    its threads are running)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     if "numba" in sys.modules:
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    else:  # pragma: no cover - numba is imported with pdediff
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
 
 def process_executor(jobs: int) -> Executor:
