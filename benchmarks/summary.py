@@ -31,7 +31,8 @@ def _load(name: str) -> dict:
 
 def _m(rate: float) -> str:
     """A rate in millions per second."""
-    return f"{rate / 1e6:.3g} M/s"
+    millions = rate / 1e6
+    return f"{millions:.0f} M/s" if millions >= 100 else f"{millions:.3g} M/s"
 
 
 def _load_text(environment: dict) -> str:
@@ -73,11 +74,14 @@ def rows() -> list[tuple[str, str, str, str]]:
                     "solve_reverse, exact 2-component mixture score, 512², eps = 1", measured,
                     f">= 2x the issue's 9.9 steps/s: {_flag(this >= 19.8)}"))
     families = reverse.get("families", {})
-    for row in families.get("rows", []):
+    for family, row in families.get("rows", {}).items():
+        cells = "x".join(str(n) for n in families["problem"]["cells"])
         out.append((f"reverse.py families ({_load_text(families.get('environment', {}))})",
-                    f"solve_reverse, {row['family']}, {families['problem'].get('cells', '')}²",
+                    f"solve_reverse, {family}, {cells}, fused against generic face scores",
                     f"fused {row['fused_steps_per_s']:.3g} steps/s, generic "
-                    f"{row['generic_steps_per_s']:.3g} ({row['speedup']:.2f}x)", ""))
+                    f"{row['generic_steps_per_s']:.3g} ({row['speedup_fused_over_generic']:.2f}x)",
+                    "bit-identical" if row["max_abs_difference"] == 0 else
+                    f"max difference {row['max_abs_difference']:.2g}"))
     particles = _load("particles")
     if particles:
         rate = particles["particle_steps_per_second"]

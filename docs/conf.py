@@ -27,7 +27,7 @@ extensions = [
     "numpydoc",
 ]
 
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "performance_table.rst"]  # included by performance.rst
 root_doc = "index"
 templates_path = []
 html_theme = "alabaster"
