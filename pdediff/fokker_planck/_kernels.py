@@ -59,7 +59,7 @@ SCHEME_MUSCL = 1
 _BLOCKS = 64
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _bernoulli(z: float) -> float:
     """``B(z) = z / (e^z - 1)``, with its Taylor series near 0 (no cancellation)."""
     if abs(z) < 1e-5:
@@ -69,7 +69,7 @@ def _bernoulli(z: float) -> float:
     return z / math.expm1(z)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _van_leer(a: float, b: float) -> float:
     """van Leer limited slope ``2ab/(a+b)`` for ``ab > 0``, else 0; bounded by
     ``2 min(|a|, |b|)`` so reconstructed face values stay within the neighbours."""
@@ -78,7 +78,7 @@ def _van_leer(a: float, b: float) -> float:
     return 2.0 * a * b / (a + b)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _at(u, axis, i, j, k, m):
     """``u`` at index ``m`` along ``axis`` with the other two indices fixed."""
     if axis == 0:
@@ -88,7 +88,7 @@ def _at(u, axis, i, j, k, m):
     return u[i, j, m]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def face_pair(v: float, diffusion: float, h: float, scheme: int) -> tuple[float, float]:
     """``(A / h, B / h)`` of one face with normal velocity ``v`` and diffusion ``D``
     (the coefficient arrays store rates per cell width: no division per cell)."""
@@ -150,7 +150,7 @@ def face_coefficients(velocity, diffusion, h, axis, periodic, scheme, coef_a, co
                 coef_b[i, j, k] = b
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _ratio(u_minus: float, u_c: float, u_plus: float, flat: bool) -> float:
     """``r = sigma / (2 u_c)`` of the van Leer slope, in [-1, 1] (0 at no-flux wall
     cells, where the slope is set to zero: first order there, still positive)."""
@@ -162,7 +162,7 @@ def _ratio(u_minus: float, u_c: float, u_plus: float, flat: bool) -> float:
     return min(1.0, max(-1.0, r))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _neighbours(m: int, n: int, periodic: bool) -> tuple[int, int]:
     """Indices ``(m - 1, m + 1)`` along an axis of ``n`` cells: wrapped on periodic
     axes, clamped to ``m`` at no-flux walls (whose face rates are zero, so the
@@ -172,7 +172,7 @@ def _neighbours(m: int, n: int, periodic: bool) -> tuple[int, int]:
     return lo, hi
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _face_rates(separable, a1, b1, an, bn, p, i, j, k, m):
     """``(A_right, B_right, A_left, B_left)`` (per cell width) of the faces of cell
     ``m`` along position ``p``."""
@@ -182,7 +182,7 @@ def _face_rates(separable, a1, b1, an, bn, p, i, j, k, m):
             _at(bn, p, i, j, k, m))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _muscl_terms(u, ui, p, i, j, k, m, n, periodic, coefs, dh):
     """MUSCL positivity rate ``c``, outflow coefficient ``kout`` and inflow of cell
     ``m`` along 3-D position ``p`` (cell value ``ui``, face rates ``coefs``,
@@ -209,7 +209,7 @@ def _muscl_terms(u, ui, p, i, j, k, m, n, periodic, coefs, dh):
     return c, kout, inflow
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _update(ui, u0ik, kout, inflow, alpha, beta, dt, rhs_only, use_u0):
     """The stage value of one cell in the positive form of the module docstring."""
     if rhs_only:
@@ -220,14 +220,16 @@ def _update(ui, u0ik, kout, inflow, alpha, beta, dt, rhs_only, use_u0):
     return beta * value
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _sg_value(ui, u0i, u_ip, u_im, u_jp, u_jm, u_kp, u_km, c0, c1, c2, alpha, beta, dt,
               rhs_only, use_u0):
     """Scharfetter–Gummel stage value and outflow coefficient of one cell from its
     neighbours' values and, per position ``p``, its face rates
     ``c_p = (A_right, B_right, A_left, B_left)``.  Sums run in the order
     ``(position 0 + position 1) + position 2`` on every path (same bits).  Scalars
-    only, so numba may inline it into the vectorised loops."""
+    only: LLVM inlines it into the vectorised loops.  (No helper of this module asks
+    numba to inline it: numba's IR inlining costs most of the compilation time and,
+    for functions taking arrays, puts reference counting into the loops.)"""
     kout = ((c0[0] + c0[3]) + (c1[0] + c1[3])) + (c2[0] + c2[3])
     inflow = (((c0[1] * u_ip + c0[2] * u_im) + (c1[1] * u_jp + c1[2] * u_jm))
               + (c2[1] * u_kp + c2[2] * u_km))
@@ -327,30 +329,22 @@ def _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha,
 def _muscl_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, dh, periodic, alpha, beta,
                dt, rhs_only, use_u0):
     """One row ``(i, j, :)`` of MUSCL updates, positivity rates into ``rates``."""
-    n0, n1, n2 = u.shape
-    for k in range(n2):
+    sizes = u.shape
+    for k in range(sizes[2]):
         ui = u[i, j, k]
         c = 0.0
         kout = 0.0
         inflow = 0.0
-        if n0 > 1:
-            coefs = _face_rates(separable, a1[0], b1[0], an[0], bn[0], 0, i, j, k, i)
-            c_, k_, in_ = _muscl_terms(u, ui, 0, i, j, k, i, n0, periodic[0], coefs, dh[0])
-            c += c_
-            kout += k_
-            inflow += in_
-        if n1 > 1:
-            coefs = _face_rates(separable, a1[1], b1[1], an[1], bn[1], 1, i, j, k, j)
-            c_, k_, in_ = _muscl_terms(u, ui, 1, i, j, k, j, n1, periodic[1], coefs, dh[1])
-            c += c_
-            kout += k_
-            inflow += in_
-        if n2 > 1:
-            coefs = _face_rates(separable, a1[2], b1[2], an[2], bn[2], 2, i, j, k, k)
-            c_, k_, in_ = _muscl_terms(u, ui, 2, i, j, k, k, n2, periodic[2], coefs, dh[2])
-            c += c_
-            kout += k_
-            inflow += in_
+        index = (i, j, k)
+        for p in range(3):
+            if sizes[p] > 1:
+                m = index[p]
+                coefs = _face_rates(separable, a1[p], b1[p], an[p], bn[p], p, i, j, k, m)
+                c_, k_, in_ = _muscl_terms(u, ui, p, i, j, k, m, sizes[p], periodic[p], coefs,
+                                           dh[p])
+                c += c_
+                kout += k_
+                inflow += in_
         out[i, j, k] = _update(ui, u0[i, j, k], kout, inflow, alpha, beta, dt, rhs_only,
                                use_u0)
         rates[k] = c
