@@ -18,6 +18,7 @@ from pdediff.studies.entropy import (
     max_rise,
 )
 from pdediff.studies.harness import Verdict
+from tests.studies._figures import assert_clean
 
 TINY = {"cells_1d": (40, 80, 160), "n_times": 5, "eps_sde": (0.5, 2.0),
         "starts": ("prior",), "rtol": 1e-2}
@@ -106,3 +107,9 @@ def test_quick_study_ode_drift_vanishes(tmp_path):
     summary = harness.run("entropy", quick=True, out=tmp_path, progress=False)
     drift = summary.checks[0]
     assert drift.verdict is Verdict.PASS and drift.refinement.low > 0.5, drift.row()
+
+
+def test_figures_follow_the_figure_rules(tiny, monkeypatch):
+    # colour bars on images, legends >= 8 pt, no code names as titles; redrawn from the file
+    out = tiny[0]
+    assert_clean("entropy", out, monkeypatch)

@@ -17,6 +17,7 @@ from pdediff.studies.lp_stability import (
     norm_ratios,
 )
 from pdediff.theory import gaussian_lp_norm
+from tests.studies._figures import assert_clean
 
 TINY = {"cells_1d": 16, "levels": 3, "data_1d": ("point_mass",), "data_2d": (),
         "eps_values": (0.0,), "n_times": 4, "sigma_t0": 0.8, "rtol": 1e-2}
@@ -109,3 +110,9 @@ def test_quick_study_sharp_case_converges(tmp_path):
     for name in ("lp_sharp_point_mass", "lp_ratio_error_vanishes", "lp_bound_from_p_T"):
         assert verdicts[name].verdict is Verdict.PASS, verdicts[name].row()
     assert verdicts["lp_sharp_point_mass"].refinement.low > 0.5
+
+
+def test_figures_follow_the_figure_rules(tiny, monkeypatch):
+    # colour bars on images, legends >= 8 pt, no code names as titles; redrawn from the file
+    out = tiny[0]
+    assert_clean("lp_stability", out, monkeypatch)
