@@ -327,10 +327,21 @@ _EPS = re.compile(r"^eps(\d+(?:\.\d+)?)$")
 
 
 def human(name: str) -> str:
-    """A study's code name in words: ``"gaussian_mixture"`` -> ``"Gaussian mixture"``,
-    ``"2d"`` -> ``"2-D"``, ``"eps0"`` -> ``"$\\varepsilon = 0$"``; a ``/``- or
-    ``_``-joined key is translated part by part (``"2d_box"`` -> ``"2-D uniform box"``),
-    unknown words lose their underscores."""
+    """A study's code name in words, for titles, labels and legends.
+
+    Parameters
+    ----------
+    name : str
+        A data-set, process, dimension or noise key (``"gaussian_mixture"``, ``"2d"``,
+        ``"eps0"``), or a ``/``-joined case key of them.
+
+    Returns
+    -------
+    str
+        ``"Gaussian mixture"``, ``"2-D"``, ``"$\\varepsilon = 0$"``; a ``/``- or
+        ``_``-joined key translated part by part (``"2d_box"`` -> ``"2-D uniform box"``,
+        ``"1d/points"`` -> ``"1-D, points"``); unknown words lose their underscores.
+    """
     name = str(name)
     if name in _HUMAN:
         return _HUMAN[name]
@@ -384,6 +395,22 @@ def figure_problems(figure, *, forbidden: Iterable[str] = (), min_size: float = 
       one on a panel of the same grid column / row), and every colour bar a label;
     * if ``density``: an axis with an image says which time it shows (``t`` in mathtext
       in its title, its row's labels or the figure's suptitle).
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        A finished figure (after its colour bars and legends are drawn).
+    forbidden : iterable of str
+        Names that must not be a title or label (a study's check names).
+    min_size : float
+        Smallest legend / title font size in points.
+    density : bool
+        Require the time on image axes (off for images that are not densities in time).
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, naming the axis; empty if the figure follows the rules.
     """
     problems = []
     forbidden = set(forbidden)
