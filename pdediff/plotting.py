@@ -12,7 +12,12 @@ What every pdediff figure follows (and the helpers below implement):
   (:func:`shared_limits`) and one labelled colour bar; the reference (exact or true)
   density, where one exists, is a panel of its own; 3-D fields show labelled
   mid-plane slices normal to all three axes;
-* :func:`process_title` - a human title for a forward process;
+* :func:`image_row` - images of one row of a hand-made layout on one shared scale
+  with one colour bar (for figures whose panels are not cells of one grid);
+* :func:`process_title` - a human title for a forward process; :func:`human` - a
+  study's code name (``"gaussian_mixture"``) in words;
+* :func:`figure_problems` - what in a finished figure breaks these rules (used by the
+  tests of every study's figures);
 * :func:`save_figure` - written atomically (temporary file + rename).
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,9 @@ __all__ = [
     "process_title",
     "axis_label",
     "density_panels",
+    "image_row",
+    "human",
+    "figure_problems",
     "plot_snapshots",
 ]
 
@@ -241,6 +250,222 @@ def density_panels(
         if suptitle:
             figure.suptitle(suptitle)
     return figure
+
+
+def image_row(
+    figure,
+    axes: Sequence[Any],
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    extent: Sequence[float],
+    *,
+    label: str = "density",
+    log: bool = False,
+    cmap: str = "viridis",
+    xlabel: str = "$x$",
+    ylabel: str = "$y$",
+    ticks: bool = True,
+):
+    """Draw 2-D ``images`` (each indexed ``[ix, iy]``) on ``axes``, one per axis, on one
+    colour scale (:func:`shared_limits`) with one colour bar labelled ``label`` beside
+    the row.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+    axes : sequence of Axes, one per image
+    images : sequence of 2-D arrays
+    titles : sequence of str, one per image
+    extent : (x_low, x_high, y_low, y_high)
+        Physical extent of every image (same units as the axis labels).
+    label, log, cmap
+        Colour-bar label, logarithmic scale (six decades), colour map.
+    xlabel, ylabel : str
+        Axis labels; the y label is put on the first axis only.
+    ticks : bool
+        Keep the tick labels (off for small panels).
+
+    Returns
+    -------
+    matplotlib.colorbar.Colorbar
+        The row's colour bar (its ``mappable.norm`` is the norm of every image).
+    """
+    axes, images, titles = list(axes), [np.asarray(im, dtype=float) for im in images], list(titles)
+    if not (len(axes) == len(images) == len(titles)) or not images:
+        raise ValueError(f"axes, images, titles: expected equal non-zero lengths, got "
+                         f"{len(axes)}, {len(images)}, {len(titles)}")
+    for i, im in enumerate(images):
+        if im.ndim != 2:
+            raise ValueError(f"images: image {i} has shape {im.shape}, expected a 2-D array")
+    vmin, vmax = shared_limits(images, log=log)
+    norm = mpl.colors.LogNorm(vmin, vmax) if log else mpl.colors.Normalize(vmin, vmax)
+    for k, (axis, image, title) in enumerate(zip(axes, images, titles)):
+        shown = np.clip(image, vmin, None) if log else image
+        mappable = axis.imshow(shown.T, origin="lower", cmap=cmap, norm=norm, aspect="auto",
+                               extent=tuple(extent), interpolation="nearest")
+        axis.set_title(title)
+        axis.set_xlabel(xlabel)
+        if k == 0:
+            axis.set_ylabel(ylabel)
+        if not ticks:
+            axis.set_xticks([])
+            axis.set_yticks([])
+    return figure.colorbar(mappable, ax=axes, label=label, fraction=0.03, pad=0.02)
+
+
+_HUMAN = {
+    "1d": "1-D", "2d": "2-D", "3d": "3-D",
+    "heat": "heat flow", "ou": "Ornstein\N{EN DASH}Uhlenbeck", "vp": "VP SDE",
+    "gaussian_mixture": "Gaussian mixture", "point_mass": "point mass",
+    "checkerboard": "checkerboard", "box": "uniform box", "gaussian": "Gaussian",
+    "p_T": "$q_T = p_T$", "prior": "$q_T$ = prior", "uniform": "$q_T$ = uniform",
+    "mlp": "neural log-density (MLP)", "spline": "spline model",
+    "blob": "blob (9 Gaussians)", "circles2": "two circles", "checker": "checker",
+    "points": "points", "segment": "segment", "circle": "circle", "annulus": "annulus",
+}
+_EPS = re.compile(r"^eps(\d+(?:\.\d+)?)$")
+
+
+def human(name: str) -> str:
+    """A study's code name in words, for titles, labels and legends.
+
+    Parameters
+    ----------
+    name : str
+        A data-set, process, dimension or noise key (``"gaussian_mixture"``, ``"2d"``,
+        ``"eps0"``), or a ``/``-joined case key of them.
+
+    Returns
+    -------
+    str
+        ``"Gaussian mixture"``, ``"2-D"``, ``"$\\varepsilon = 0$"``; a ``/``- or
+        ``_``-joined key translated part by part (``"2d_box"`` -> ``"2-D uniform box"``,
+        ``"1d/points"`` -> ``"1-D, points"``); unknown words lose their underscores.
+    """
+    name = str(name)
+    if name in _HUMAN:
+        return _HUMAN[name]
+    match = _EPS.match(name)
+    if match:
+        return f"$\\varepsilon = {match.group(1)}$"
+    if "/" in name:
+        return ", ".join(human(part) for part in name.split("/"))
+    head, _, tail = name.partition("_")
+    if tail and head in _HUMAN:
+        return f"{_HUMAN[head]} {human(tail)}"
+    return name.replace("_", " ")
+
+
+_IDENTIFIER = re.compile(r"\b[A-Za-z]+_[A-Za-z0-9_]+\b")
+
+
+def _plain(text: str) -> str:
+    """``text`` without its mathtext segments (``$...$``)."""
+    return re.sub(r"\$[^$]*\$", "", text)
+
+
+def _label_of(axis, which: str, axes: Sequence[Any]) -> str:
+    """The ``which`` (x or y) label of ``axis``, or of an axis of the same grid column
+    (x) or row (y) -- labels on the outer panels only are the usual layout."""
+    label = axis.get_xlabel() if which == "x" else axis.get_ylabel()
+    spec = axis.get_subplotspec()
+    if label or spec is None:
+        return label
+    span = (lambda s: s.colspan) if which == "x" else (lambda s: s.rowspan)
+    for other in axes:
+        theirs = other.get_subplotspec()
+        if (theirs is not None and theirs.get_gridspec() is spec.get_gridspec()
+                and span(theirs) == span(spec)):
+            label = other.get_xlabel() if which == "x" else other.get_ylabel()
+            if label:
+                return label
+    return ""
+
+
+def figure_problems(figure, *, forbidden: Iterable[str] = (), min_size: float = 8.0,
+                    density: bool = True) -> list[str]:
+    """The ways ``figure`` breaks the pdediff figure rules (empty if none).
+
+    * every image (``imshow``, ``pcolormesh``, ``hist2d``) has a colour bar, its own or
+      one drawn for a mappable with the same norm (a row on one scale);
+    * legend texts and titles are at least ``min_size`` points;
+    * no title, suptitle or axis label contains a code identifier (a word with an
+      underscore outside ``$...$``) or equals one of ``forbidden`` (e.g. check names);
+    * every axis that shows data with tick values has an x and a y label (its own, or
+      one on a panel of the same grid column / row), and every colour bar a label;
+    * if ``density``: an axis with an image says which time it shows (``t`` in mathtext
+      in its title, its row's labels or the figure's suptitle).
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        A finished figure (after its colour bars and legends are drawn).
+    forbidden : iterable of str
+        Names that must not be a title or label (a study's check names).
+    min_size : float
+        Smallest legend / title font size in points.
+    density : bool
+        Require the time on image axes (off for images that are not densities in time).
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, naming the axis; empty if the figure follows the rules.
+    """
+    problems = []
+    forbidden = set(forbidden)
+    colourbars = [ax._colorbar for ax in figure.axes if getattr(ax, "_colorbar", None) is not None]
+    bar_axes = {bar.ax for bar in colourbars}
+    norms = {id(bar.mappable.norm) for bar in colourbars}
+    suptitle = figure.get_suptitle() if hasattr(figure, "get_suptitle") else (
+        figure._suptitle.get_text() if figure._suptitle else "")
+    texts = [("suptitle", suptitle)] if suptitle else []
+    for k, axis in enumerate(figure.axes):
+        if axis in bar_axes:
+            bar = axis._colorbar
+            if not (bar.ax.get_ylabel() or bar.ax.get_xlabel()):
+                problems.append(f"axis {k}: colour bar without a label")
+            continue
+        images = [*axis.get_images(), *[c for c in axis.collections
+                                        if isinstance(c, mpl.collections.QuadMesh)]]
+        for image in images:
+            if id(image.norm) not in norms:
+                problems.append(f"axis {k} ({axis.get_title()!r}): image without a colour bar")
+        has_data = bool(images or axis.lines or axis.collections or axis.patches)
+        if has_data and axis.axison:  # an axis with tick values says what they measure
+            if len(axis.get_xticks()) and not _label_of(axis, "x", figure.axes):
+                problems.append(f"axis {k} ({axis.get_title()!r}): no x label")
+            if len(axis.get_yticks()) and not _label_of(axis, "y", figure.axes):
+                problems.append(f"axis {k} ({axis.get_title()!r}): no y label")
+        if density and images:
+            where = " ".join([axis.get_title(), axis.get_ylabel(), suptitle])
+            if not re.search(r"\$[^$]*\bt(_\{?\w+\}?)?\s*=", where):
+                problems.append(f"axis {k} ({axis.get_title()!r}): density image without its time t")
+        title = axis.get_title()
+        if title:
+            texts.append((f"axis {k} title", title))
+            if axis.title.get_fontsize() < min_size:
+                problems.append(f"axis {k}: title of {axis.title.get_fontsize():g} pt < {min_size:g}")
+        texts += [(f"axis {k} x label", axis.get_xlabel()), (f"axis {k} y label", axis.get_ylabel())]
+        legend = axis.get_legend()
+        legends = [legend] if legend is not None else []
+        for leg in legends:
+            small = [t.get_fontsize() for t in leg.get_texts() if t.get_fontsize() < min_size]
+            if small:
+                problems.append(f"axis {k}: legend text of {min(small):g} pt < {min_size:g}")
+    for leg in figure.legends:
+        small = [t.get_fontsize() for t in leg.get_texts() if t.get_fontsize() < min_size]
+        if small:
+            problems.append(f"figure legend: text of {min(small):g} pt < {min_size:g}")
+    for where, text in texts:
+        if not text:
+            continue
+        if text in forbidden:
+            problems.append(f"{where} is the code name {text!r}")
+        identifier = _IDENTIFIER.search(_plain(text))
+        if identifier:
+            problems.append(f"{where} {text!r} contains the code identifier {identifier.group()!r}")
+    return problems
 
 
 def plot_snapshots(

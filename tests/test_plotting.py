@@ -136,3 +136,53 @@ def test_failed_save_leaves_nothing(tmp_path):
     with pytest.raises(ValueError):
         plotting.save_figure(figure, tmp_path / "f", formats=("nosuchformat",))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_figure_problems_finds_each_broken_rule():
+    plt = plotting.plt
+    figure, (bare, lines) = plt.subplots(1, 2)
+    bare.imshow(np.ones((3, 3)))  # no colour bar, no labels, no time
+    bare.set_title("rate_codim_ge1")
+    lines.plot([0, 1], [0, 1], label="a")
+    lines.legend(fontsize=5)
+    lines.set_xlabel("time $t$")
+    problems = plotting.figure_problems(figure, forbidden=["rate_codim_ge1"])
+    plt.close(figure)
+    text = "\n".join(problems)
+    for expected in ("image without a colour bar", "legend text of 5 pt", "no y label",
+                     "code name 'rate_codim_ge1'", "code identifier 'rate_codim_ge1'",
+                     "density image without its time t"):
+        assert expected in text, (expected, problems)
+
+
+def test_figure_problems_accepts_a_row_on_one_scale_and_mathtext_subscripts():
+    plt = plotting.plt
+    with plotting.style():
+        figure, axes = plt.subplots(1, 3)
+        bar = plotting.image_row(figure, axes, [np.ones((4, 3)), 2 * np.ones((4, 3)),
+                                                np.zeros((4, 3))],
+                                 ["$t = 0$", "$t_0 = 0.1$", r"$\sigma_{t} = 1$, $t = 1$"],
+                                 (0, 1, 0, 2), label="density")
+    assert bar.mappable.norm.vmin == 0.0 and bar.mappable.norm.vmax == 2.0
+    assert {im.norm for ax in axes for im in ax.get_images()} == {bar.mappable.norm}
+    assert axes[0].get_images()[0].get_extent() == [0, 1, 0, 2]
+    assert plotting.figure_problems(figure) == []
+    plt.close(figure)
+    with pytest.raises(ValueError, match="images"):
+        plotting.image_row(figure, axes[:1], [np.ones(3)], ["$t = 0$"], (0, 1, 0, 1))
+    with pytest.raises(ValueError, match="axes, images, titles"):
+        plotting.image_row(figure, axes, [np.ones((2, 2))], ["$t = 0$"], (0, 1, 0, 1))
+
+
+def test_density_panels_pass_the_figure_rules():
+    grid = pdediff.Grid([(-1, 1), (0, 2)], (8, 6))
+    figure = plotting.density_panels(fields(grid, 2), ["$t = 0$", "$t = 1$"], grid)
+    assert plotting.figure_problems(figure) == []
+    matplotlib.pyplot.close(figure)
+
+
+def test_human_names():
+    assert plotting.human("gaussian_mixture") == "Gaussian mixture"
+    assert plotting.human("2d_box") == "2-D uniform box"
+    assert plotting.human("1d/points/eps1") == r"1-D, points, $\varepsilon = 1$"
+    assert plotting.human("some_new_name") == "some new name"

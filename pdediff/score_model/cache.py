@@ -33,7 +33,7 @@ from .train import TrainOptions, train_mlp
 __all__ = ["TRAINING_CODE_VERSION", "DEFAULT_ROOT", "describe_data", "model_key", "get_or_train"]
 
 #: Version of the training code, part of every cache key.
-TRAINING_CODE_VERSION = 1
+TRAINING_CODE_VERSION = 2  # 2: w is an argument of the compiled step (round-off changes for w not in {0, 1})
 #: Default cache folder (relative to the working directory, like the studies' ``data``).
 DEFAULT_ROOT = Path("data") / "models"
 

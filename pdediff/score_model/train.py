@@ -111,20 +111,25 @@ def _optimizer(iterations: tuple[int, ...], learning_rates: tuple[float, ...]):
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_steps(fn, w: float, iterations: tuple[int, ...], learning_rates: tuple[float, ...]):
-    """The jitted Adam step on ``L_DSM + w L_R`` and the jitted held-out residual,
-    cached so that repeated trainings of one architecture compile once."""
+def _compiled_steps(fn, with_residual: bool, iterations: tuple[int, ...],
+                    learning_rates: tuple[float, ...]):
+    """The jitted Adam step ``step(params, state, batch, w)`` on ``L_DSM + w L_R`` and
+    the jitted held-out residual, cached so that repeated trainings of one architecture
+    compile once: ``w`` is an argument (a scalar of the model's dtype), so every
+    ``w > 0`` of a sweep shares one compilation (``w = 0`` has its own, without the
+    residual in the gradient)."""
     funcs = _batched(fn)
     score_fn, derivatives_fn = funcs["score"], funcs["all"]
     optimizer = _optimizer(iterations, learning_rates)
 
-    def objective(params, batch):
-        dsm, residual = loss_terms(score_fn, derivatives_fn, params, batch, jnp, w > 0)
+    def objective(params, batch, w):
+        dsm, residual = loss_terms(score_fn, derivatives_fn, params, batch, jnp, with_residual)
         return dsm + w * residual, (dsm, residual)
 
     @jax.jit
-    def step(params, state, batch):
-        (total, (dsm, residual)), grads = jax.value_and_grad(objective, has_aux=True)(params, batch)
+    def step(params, state, batch, w):
+        (total, (dsm, residual)), grads = jax.value_and_grad(objective, has_aux=True)(
+            params, batch, w)
         updates, state = optimizer.update(grads, state, params)
         return optax.apply_updates(params, updates), state, total, dsm, residual
 
@@ -237,7 +242,9 @@ def train_mlp(
         if checkpoint is not None and Path(checkpoint).exists():
             opt_state, iteration, history = _read_checkpoint(checkpoint, model, opt_state, fingerprint)
 
-        step, residual_only = _compiled_steps(model.fn, w, options.iterations, options.learning_rates)
+        step, residual_only = _compiled_steps(model.fn, w > 0, options.iterations,
+                                              options.learning_rates)
+        weight = jnp.asarray(w, dtype=model.dtype)
 
         total_iterations = options.total
         end = total_iterations if stop_after is None else min(total_iterations, iteration + stop_after)
@@ -253,7 +260,7 @@ def train_mlp(
             if record and w == 0:
                 # the residual of the weights this step's losses are measured at
                 residual = residual_only(params, batch)
-            params, opt_state, total, dsm, res = step(params, opt_state, step_batch)
+            params, opt_state, total, dsm, res = step(params, opt_state, step_batch, weight)
             if record:
                 res = res if w > 0 else residual
                 values = (float(dsm), float(res), float(dsm) + w * float(res))

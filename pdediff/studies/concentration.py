@@ -494,13 +494,9 @@ def _rate_check(name, statement, chosen, target, side, settings, figure) -> Chec
 
 # --------------------------------------------------------------------------- figures
 def figures(results: dict, folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from ..plotting import save_figure
+    from ..plotting import human, plt, save_figure, style
 
     by_support: dict[str, list[tuple[str, dict]]] = {}
     for key, r in results.items():
@@ -508,63 +504,64 @@ def figures(results: dict, folder: Path) -> list[Path]:
     keys = [k for k in SUPPORTS if k in by_support]
     ncol = 3
     nrow = max(1, math.ceil(len(keys) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False)
     colors = {"p_T": "C0", "prior": "C1", "uniform": "C2"}
     finest = {id(r) for r in _grid_finest(results).values()}
-    for ax, support in zip(axes.ravel(), keys, strict=False):
-        for key, r in by_support[support]:
-            color = colors[str(r["init"])]
-            if key.startswith("particles/"):
-                ax.plot(r["t"], r["rms"], "-" if int(r["eps"]) == 0 else "--", color=color,
-                        lw=1.2)
-            elif id(r) in finest:
-                ax.plot(r["t"], r["rms"], "o" if int(r["eps"]) == 0 else "s", color=color,
-                        ms=3.5, mfc="none")
-            else:
-                continue
-            ax.plot(r["t"], np.sqrt(r["bound_d2"]), ":", color=color, lw=1.0)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(f"{support} (codim {supports()[support][1]})", fontsize=10)
-        ax.set_xlabel("t")
-        ax.set_ylabel("RMS d_K")
-    for ax in axes.ravel()[len(keys):]:
-        ax.axis("off")
-    handles = [Line2D([], [], color=c, lw=2, label=f"q_T = {i}") for i, c in colors.items()]
-    handles += [
-        Line2D([], [], color="k", ls="-", label="particles, eps = 0 (ODE)"),
-        Line2D([], [], color="k", ls="--", label="particles, eps = 1 (SDE)"),
-        Line2D([], [], color="k", ls="", marker="o", mfc="none", label="grid, eps = 0"),
-        Line2D([], [], color="k", ls="", marker="s", mfc="none", label="grid, eps = 1"),
-        Line2D([], [], color="k", ls=":", label="sqrt(4 sigma_t^2 (KL0 + (n/2) ln 2))"),
-    ]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8,
-               bbox_to_anchor=(0.5, -0.06))
-    fig.suptitle("Concentration onto K (HeatFlow): RMS d_K and the square root of the bound",
-                 fontsize=10)
-    fig.tight_layout()
-    written = save_figure(fig, Path(folder) / "concentration", ("png",))
-    plt.close(fig)
+    with style():
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False)
+        for ax, support in zip(axes.ravel(), keys, strict=False):
+            for key, r in by_support[support]:
+                color = colors[str(r["init"])]
+                if key.startswith("particles/"):
+                    ax.plot(r["t"], r["rms"], "-" if int(r["eps"]) == 0 else "--", color=color,
+                            lw=1.2)
+                elif id(r) in finest:
+                    ax.plot(r["t"], r["rms"], "o" if int(r["eps"]) == 0 else "s", color=color,
+                            ms=3.5, mfc="none")
+                else:
+                    continue
+                ax.plot(r["t"], np.sqrt(r["bound_d2"]), ":", color=color, lw=1.0)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{human(support)} (codimension {supports()[support][1]})")
+            ax.set_xlabel("reverse time $t$")
+            ax.set_ylabel(r"RMS distance to $K$, $\sqrt{E\,d_K^2}$")
+        for ax in axes.ravel()[len(keys):]:
+            ax.axis("off")
+        handles = [Line2D([], [], color=c, lw=2, label=human(i)) for i, c in colors.items()]
+        handles += [
+            Line2D([], [], color="k", ls="-", label=r"particles, $\varepsilon = 0$ (ODE)"),
+            Line2D([], [], color="k", ls="--", label=r"particles, $\varepsilon = 1$ (SDE)"),
+            Line2D([], [], color="k", ls="", marker="o", mfc="none", label=r"grid, $\varepsilon = 0$"),
+            Line2D([], [], color="k", ls="", marker="s", mfc="none", label=r"grid, $\varepsilon = 1$"),
+            Line2D([], [], color="k", ls=":",
+                   label=r"bound $\sqrt{4\sigma_t^2(\mathrm{KL}_0 + (n/2)\ln 2)}$"),
+        ]
+        fig.legend(handles=handles, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.06))
+        fig.suptitle(r"Concentration onto the support $K$ of $p_0$ (heat flow): RMS distance "
+                     "and the square root of the bound")
+        fig.tight_layout()
+        written = save_figure(fig, Path(folder) / "concentration", ("png",))
 
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    labels = []
-    for key, r in results.items():
-        if not key.startswith("particles/"):
-            continue
-        i = len(labels)
-        slope = float(r["slope"])
-        ax.errorbar([i], [slope], yerr=[[slope - float(r["slope_low"])],
-                                        [float(r["slope_high"]) - slope]],
-                    fmt="o", color=colors[str(r["init"])], capsize=3)
-        labels.append(key.split("/", 1)[1])
-    ax.axhline(0.5, color="k", lw=0.8, label="1/2 (bound; sharp for codim >= 1)")
-    ax.axhline(0.75, color="k", lw=0.8, ls="--", label="3/4 (sets with interior, q_T = p_T)")
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=70, fontsize=6, ha="right")
-    ax.set_ylabel("slope of RMS d_K vs t")
-    ax.set_title("particle fits (step-extrapolated): plain 95% intervals", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    written += save_figure(fig, Path(folder) / "concentration_rates", ("png",))
-    plt.close(fig)
+        fig, ax = plt.subplots(figsize=(9, 4.2))
+        labels = []
+        for key, r in results.items():
+            if not key.startswith("particles/"):
+                continue
+            i = len(labels)
+            slope = float(r["slope"])
+            ax.errorbar([i], [slope], yerr=[[slope - float(r["slope_low"])],
+                                            [float(r["slope_high"]) - slope]],
+                        fmt="o", color=colors[str(r["init"])], capsize=3)
+            labels.append(f"{human(str(r['support']))}, {human(str(r['init']))}, "
+                          f"$\\varepsilon = {int(r['eps'])}$")
+        ax.axhline(0.5, color="k", lw=0.8, label="1/2 (the bound; sharp for codimension $\\geq 1$)")
+        ax.axhline(0.75, color="k", lw=0.8, ls="--", label="3/4 (sets with interior, $q_T = p_T$)")
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=70, fontsize=8, ha="right")
+        ax.set_xlabel("particle case (support, start, noise)")
+        ax.set_ylabel("slope of $\\log$ RMS $d_K$ vs $\\log t$")
+        ax.set_title("Particle rate fits (time step extrapolated): plain 95% intervals")
+        ax.legend()
+        fig.tight_layout()
+        written += save_figure(fig, Path(folder) / "concentration_rates", ("png",))
     return [Path(p) for p in written]

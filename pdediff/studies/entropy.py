@@ -283,43 +283,48 @@ def checks(results: dict[str, dict], settings: Settings) -> list[Check]:
 def figures(results: dict[str, dict], folder: Path) -> list[Path]:
     from matplotlib.ticker import NullFormatter
 
-    from ..plotting import plt, save_figure
+    from ..plotting import human, plt, save_figure, style
 
     folder = Path(folder)
     finest = _finest(results)
     dims = sorted({k.split("/")[0] for k in finest})
     starts = list(dict.fromkeys(k.split("/")[1] for k in finest))
-    fig, axes = plt.subplots(len(dims), len(starts), squeeze=False,
-                             figsize=(4.0 * len(starts), 3.2 * len(dims)))
-    for row, dim in enumerate(dims):
-        for col, start in enumerate(starts):
-            ax = axes[row, col]
-            for c, (stem, r) in enumerate(sorted(
-                    ((s, r) for s, r in finest.items() if s.startswith(f"{dim}/{start}/")),
-                    key=lambda item: float(item[0].rsplit("eps", 1)[1]))):
-                ax.plot(r["t"], r["kl"], color=f"C{c}", label=stem.rsplit("/", 1)[1])
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.invert_xaxis()
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.yaxis.set_minor_formatter(NullFormatter())
-            ax.set_title(f"{dim}, start {start}", fontsize=9)
-            ax.set_xlabel("t (reverse time runs left to right)")
-            if col == 0:
-                ax.set_ylabel("KL(q_t || p_t) [nats]")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle("KL(q_t || p_t), OU, exact score, finest grid", fontsize=10)
-    fig.tight_layout()
-    paths = save_figure(fig, folder / "entropy", formats=("png",))
+    start_names = {"prior": "the prior", "uniform": "uniform", "perturbed": "perturbed $p_T$"}
+    with style():
+        fig, axes = plt.subplots(len(dims), len(starts), squeeze=False,
+                                 figsize=(4.0 * len(starts), 3.2 * len(dims)))
+        for row, dim in enumerate(dims):
+            for col, start in enumerate(starts):
+                ax = axes[row, col]
+                for c, (stem, r) in enumerate(sorted(
+                        ((s, r) for s, r in finest.items() if s.startswith(f"{dim}/{start}/")),
+                        key=lambda item: float(item[0].rsplit("eps", 1)[1]))):
+                    ax.plot(r["t"], r["kl"], color=f"C{c}", label=human(stem.rsplit("/", 1)[1]))
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                ax.invert_xaxis()
+                ax.xaxis.set_minor_formatter(NullFormatter())
+                ax.yaxis.set_minor_formatter(NullFormatter())
+                ax.set_title(f"{human(dim)}, $q_T$ = {start_names.get(start, human(start))}")
+                ax.set_xlabel("time $t$ (the reverse solve runs left to right)")
+                ax.set_ylabel(r"$\mathrm{KL}(q_t \,\|\, p_t)$ [nats]")
+        axes[0, 0].legend()
+        fig.suptitle(r"Relative entropy $\mathrm{KL}(q_t \,\|\, p_t)$ under the reverse "
+                     "dynamics: Ornstein\N{EN DASH}Uhlenbeck, exact score, finest grid")
+        fig.tight_layout()
+        paths = save_figure(fig, folder / "entropy", formats=("png",))
 
-    fig, ax = plt.subplots(figsize=(5.5, 4.0))
-    for c, dim in enumerate(dims):
-        for k, start in enumerate(starts):
-            rows = sorted((r["h"], r["drift"]) for key, r in results.items()
-                          if key.startswith(f"{dim}/{start}/eps0/"))
-            ax.loglog(*zip(*rows), "os^"[k % 3] + "-", color=f"C{c}", label=f"{dim} {start}")
-    ax.set_xlabel("grid spacing h (rtol ~ h^2)")
-    ax.set_ylabel("eps = 0 drift max_t |KL(t) - KL(T)|")
-    ax.legend(fontsize=7)
-    paths += save_figure(fig, folder / "entropy_drift", formats=("png",))
+        fig, ax = plt.subplots(figsize=(5.5, 4.0))
+        for c, dim in enumerate(dims):
+            for k, start in enumerate(starts):
+                rows = sorted((r["h"], r["drift"]) for key, r in results.items()
+                              if key.startswith(f"{dim}/{start}/eps0/"))
+                ax.loglog(*zip(*rows), "os^"[k % 3] + "-", color=f"C{c}",
+                          label=f"{human(dim)}, $q_T$ = {start_names.get(start, human(start))}")
+        ax.set_xlabel(r"grid spacing $h$ (rtol $\propto h^2$)")
+        ax.set_ylabel(r"ODE drift $\max_t |\mathrm{KL}(t) - \mathrm{KL}(T)|$ [nats]")
+        ax.set_title(r"$\varepsilon = 0$: the drift of KL vanishes under refinement")
+        ax.legend()
+        fig.tight_layout()
+        paths += save_figure(fig, folder / "entropy_drift", formats=("png",))
     return paths

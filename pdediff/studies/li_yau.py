@@ -407,64 +407,78 @@ def checks(results: dict[str, dict], settings: Settings) -> list[Check]:
 
 
 def figures(results: dict[str, dict], folder: Path) -> list[Path]:
-    from ..plotting import plt, save_figure
+    from ..plotting import human, plt, save_figure, style
 
     folder = Path(folder)
     paths: list[Path] = []
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     grid_finest: dict[str, dict] = {}
     for key, r in results.items():
         if key.startswith("grid/"):
             stem = key.rsplit("/", 1)[0].replace("grid/", "")
             if stem not in grid_finest or r["h_relative"] < grid_finest[stem]["h_relative"]:
                 grid_finest[stem] = r
-    for row, ndim in enumerate(("1d", "2d")):
-        for col, pname in enumerate(("heat", "vp")):
-            ax = axes[row, col]
-            for key, r in results.items():
-                if not key.startswith(f"exact/{ndim}/{pname}/"):
-                    continue
-                case = key.rsplit("/", 1)[1]
-                line = ax.plot(r["t"], r["li_yau_min"][-1], label=case)[0]
-                ax.plot(r["t"], r["tweedie_li_yau_min"], ":", color=line.get_color())
-                g = grid_finest.get(f"{ndim}/{pname}/{case}")
-                if g is not None:
-                    ax.plot(g["t"], g["li_yau_min"], "o", ms=3, color=line.get_color())
-            ax.set_xscale("log")
-            ax.set_yscale("symlog", linthresh=1e-8)
-            ax.axhline(0.0, color="k", lw=0.8)
-            ax.set_title(f"{ndim} {pname}")
-            ax.set_ylabel("min (Lap log p + n/sigma^2) sigma^2/n")
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7)
-    for ax in axes[-1]:
-        ax.set_xlabel("t")
-    fig.suptitle("Li-Yau relative margin: lines finite differences of exact log p, dotted "
-                 "Tweedie, dots grid solver (finest)")
-    fig.tight_layout()
-    paths += save_figure(fig, folder / "li_yau_min_margin", formats=("png",))
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for field, ax in zip(("violation", "raw_disagreement"), axes):
-        for key, r in results.items():
-            if key.startswith("exact/"):
-                value = np.asarray(r[field]).max(axis=1)
-                if np.any(value > 0):
-                    ax.loglog(r["steps"], np.where(value > 0, value, np.nan), ".-", lw=0.8)
-        ax.set_xlabel("FD step / sigma_t")
-        ax.set_title({"violation": "exact: violation beyond round-off",
-                      "raw_disagreement": "exact: |FD - Tweedie| (relative)"}[field], fontsize=9)
-    fig.tight_layout()
-    paths += save_figure(fig, folder / "li_yau_refinement", formats=("png",))
-    maps = [r["map"] for r in results.values() if "map" in r]
-    if maps:
-        m = maps[0]
-        fig, ax = plt.subplots(figsize=(5.5, 4.5))
-        field = np.maximum(m["relative_margin"], 1e-16)
-        mesh = ax.pcolormesh(m["x"], m["y"], np.log10(field).T, shading="auto")
-        fig.colorbar(mesh, ax=ax, label="log10 relative Li-Yau margin")
-        ax.set_aspect("equal")
-        ax.set_title(f"checkerboard, heat flow, t = {m['t']:.3g} (Tweedie form)")
+    margin_label = r"$\min_x\,(\Delta \log p_t + n/\sigma_t^2)\,\sigma_t^2/n$"
+    with style():
+        fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+        for row, ndim in enumerate(("1d", "2d")):
+            for col, pname in enumerate(("heat", "vp")):
+                ax = axes[row, col]
+                for key, r in results.items():
+                    if not key.startswith(f"exact/{ndim}/{pname}/"):
+                        continue
+                    case = key.rsplit("/", 1)[1]
+                    line = ax.plot(r["t"], r["li_yau_min"][-1], label=human(case))[0]
+                    ax.plot(r["t"], r["tweedie_li_yau_min"], ":", color=line.get_color())
+                    g = grid_finest.get(f"{ndim}/{pname}/{case}")
+                    if g is not None:
+                        ax.plot(g["t"], g["li_yau_min"], "o", ms=3, color=line.get_color())
+                ax.set_xscale("log")
+                ax.set_yscale("symlog", linthresh=1e-8)
+                ax.axhline(0.0, color="k", lw=0.8)
+                ax.set_title(f"{human(ndim)}, {human(pname)}")
+                ax.set_ylabel(margin_label)
+                if ax.get_legend_handles_labels()[0]:
+                    ax.legend()
+        for ax in axes[-1]:
+            ax.set_xlabel("time $t$")
+        for ax in axes[0]:
+            ax.set_xlabel("time $t$")
+        fig.suptitle("Li\N{EN DASH}Yau relative margin (the bound: $\\geq 0$): lines finite "
+                     "differences of the exact log density, dotted the Tweedie form, "
+                     "dots the grid solver (finest)", fontsize=10, wrap=True)
         fig.tight_layout()
-        paths += save_figure(fig, folder / "li_yau_map", formats=("png",))
+        paths += save_figure(fig, folder / "li_yau_min_margin", formats=("png",))
+
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        titles = {"violation": "Exact route: violation beyond round-off",
+                  "raw_disagreement": "Exact route: |finite differences - Tweedie| (relative)"}
+        ylabels = {"violation": "max negative part of the margin",
+                   "raw_disagreement": "max relative disagreement"}
+        for field, ax in zip(("violation", "raw_disagreement"), axes):
+            for key, r in results.items():
+                if key.startswith("exact/"):
+                    value = np.asarray(r[field]).max(axis=1)
+                    if np.any(value > 0):
+                        ax.loglog(r["steps"], np.where(value > 0, value, np.nan), ".-", lw=0.8,
+                                  label=human(key.split("/", 1)[1]))
+            ax.set_xlabel(r"finite-difference step $/\,\sigma_t$")
+            ax.set_ylabel(ylabels[field])
+            ax.set_title(titles[field])
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(ncol=2)
+        fig.tight_layout()
+        paths += save_figure(fig, folder / "li_yau_refinement", formats=("png",))
+        maps = [r["map"] for r in results.values() if "map" in r]
+        if maps:
+            m = maps[0]
+            fig, ax = plt.subplots(figsize=(5.5, 4.5))
+            field = np.maximum(m["relative_margin"], 1e-16)
+            mesh = ax.pcolormesh(m["x"], m["y"], np.log10(field).T, shading="auto")
+            fig.colorbar(mesh, ax=ax, label="$\\log_{10}$ relative Li\N{EN DASH}Yau margin")
+            ax.set_aspect("equal")
+            ax.set_xlabel("$x$")
+            ax.set_ylabel("$y$")
+            ax.set_title(f"Checkerboard, heat flow, $t = {m['t']:.3g}$ (Tweedie form)")
+            fig.tight_layout()
+            paths += save_figure(fig, folder / "li_yau_map", formats=("png",))
     return paths

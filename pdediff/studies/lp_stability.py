@@ -301,7 +301,7 @@ def checks(results: dict[str, dict], settings: Settings) -> list[Check]:
 def figures(results: dict[str, dict], folder: Path) -> list[Path]:
     from matplotlib.ticker import NullFormatter
 
-    from ..plotting import plt, save_figure
+    from ..plotting import human, plt, save_figure, style
 
     folder = Path(folder)
     paths: list[Path] = []
@@ -309,56 +309,62 @@ def figures(results: dict[str, dict], folder: Path) -> list[Path]:
     finest = {k.rsplit("/", 1)[0]: r for k, r in results.items()
               if float(r["h_relative"]) == h_min}
     dims = sorted({k.split("/")[0] for k in finest})
-    for key, filename, title in (
-        ("p_T", "lp_stability", "q_T = p_T (lines), q_T = N(m, 0.6 I) (dots)"),
-        ("difference", "lp_stability_difference", "difference q1 - q2 of the two solves"),
-    ):
-        fig, axes = plt.subplots(len(dims), len(ORDERS), squeeze=False,
-                                 figsize=(3.2 * len(ORDERS), 3.0 * len(dims)))
-        for row, dim in enumerate(dims):
-            names = list(dict.fromkeys(k.split("/")[1] for k in finest if k.startswith(dim)))
-            for col, order in enumerate(ORDERS):
-                ax = axes[row, col]
-                for c, name in enumerate(names):
-                    for case_key, r in finest.items():
-                        if not case_key.startswith(f"{dim}/{name}/"):
-                            continue
-                        eps0 = case_key.endswith("eps0")
-                        ax.plot(r["t"], r["ratio"][key][col], "-" if eps0 else "--",
-                                color=f"C{c}", label=f"{name} {case_key.rsplit('/', 1)[1]}")
-                        if key == "p_T":
-                            ax.plot(r["t"], r["ratio"]["gaussian"][col], ".", color=f"C{c}",
-                                    ms=3)
-                        if c == 0:
-                            ax.plot(r["t"], r["bound"][col], ":" if eps0 else "-.", color="k",
-                                    lw=1.2, zorder=5, label=f"bound {case_key.rsplit('/', 1)[1]}")
-                ax.set_xscale("log")
-                ax.set_yscale("log")
-                low, high = ax.get_ylim()
-                ax.set_ylim(min(low, 0.5), max(high, 2.0))
-                ax.xaxis.set_minor_formatter(NullFormatter())
-                ax.yaxis.set_minor_formatter(NullFormatter())
-                ax.set_title(f"{dim}, p = {order:g}", fontsize=9)
-                ax.set_xlabel("t")
-                if col == 0:
-                    ax.set_ylabel("||q_t||_p / ||q_T||_p")
-        axes[0, -1].legend(fontsize=6)
-        fig.suptitle(f"L^p stability, VP, exact score, finest grid: {title}", fontsize=10)
+    with style():
+        for key, filename, title in (
+            ("p_T", "lp_stability", r"$q_T = p_T$ (lines), $q_T = N(m, 0.6\,I)$ (dots)"),
+            ("difference", "lp_stability_difference",
+             r"difference $q^{(1)} - q^{(2)}$ of the two solves"),
+        ):
+            fig, axes = plt.subplots(len(dims), len(ORDERS), squeeze=False,
+                                     figsize=(3.4 * len(ORDERS), 3.2 * len(dims)))
+            for row, dim in enumerate(dims):
+                names = list(dict.fromkeys(k.split("/")[1] for k in finest if k.startswith(dim)))
+                for col, order in enumerate(ORDERS):
+                    ax = axes[row, col]
+                    for c, name in enumerate(names):
+                        for case_key, r in finest.items():
+                            if not case_key.startswith(f"{dim}/{name}/"):
+                                continue
+                            eps = case_key.rsplit("/", 1)[1]
+                            eps0 = case_key.endswith("eps0")
+                            ax.plot(r["t"], r["ratio"][key][col], "-" if eps0 else "--",
+                                    color=f"C{c}", label=f"{human(name)}, {human(eps)}")
+                            if key == "p_T":
+                                ax.plot(r["t"], r["ratio"]["gaussian"][col], ".", color=f"C{c}",
+                                        ms=3)
+                            if c == 0:
+                                ax.plot(r["t"], r["bound"][col], ":" if eps0 else "-.",
+                                        color="k", lw=1.2, zorder=5, label=f"bound, {human(eps)}")
+                    ax.set_xscale("log")
+                    ax.set_yscale("log")
+                    low, high = ax.get_ylim()
+                    ax.set_ylim(min(low, 0.5), max(high, 2.0))
+                    ax.xaxis.set_minor_formatter(NullFormatter())
+                    ax.yaxis.set_minor_formatter(NullFormatter())
+                    ax.set_title(f"{human(dim)}, $p = {order:g}$".replace("inf", r"\infty"))
+                    ax.set_xlabel("time $t$")
+                    if col == 0:
+                        ax.set_ylabel(r"$\|q_t\|_p \,/\, \|q_T\|_p$")
+            handles, labels = axes[0, -1].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5))
+            fig.suptitle(f"$L^p$ stability, VP SDE, exact score, finest grid: {title}")
+            fig.tight_layout()
+            paths += save_figure(fig, folder / filename, formats=("png",))
+        # Refinement evidence: the raw violations and errors against relative spacing.
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        names = {"p_T": "$q_T = p_T$", "gaussian": "$q_T$ Gaussian", "difference": "difference"}
+        series = {f"excess over the bound, {names[k]}": _excess(k)
+                  for k in ("p_T", "gaussian", "difference")}
+        series["error vs the exact ratio ($q_T = p_T$)"] = lambda key, r: float(
+            (np.abs(r["ratio"]["p_T"] - r["ratio_exact"]) / r["bound"]).max())
+        for label, select in series.items():
+            h, value, _ = _by_level(results, select)
+            positive = value > 0
+            ax.loglog(h[positive], value[positive], "o-", label=label)
+        ax.set_xlabel(r"$h / h_{\mathrm{coarsest}}$ (rtol refined as $h^2$)")
+        ax.set_ylabel("maximum over the cases (relative to the bound)")
+        ax.legend()
+        ax.set_title("$L^p$ stability: violations under refinement")
         fig.tight_layout()
-        paths += save_figure(fig, folder / filename, formats=("png",))
-    # Refinement evidence: the raw violations and errors against relative spacing.
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    series = {f"excess {k}": _excess(k) for k in ("p_T", "gaussian", "difference")}
-    series["error vs exact (p_T)"] = lambda key, r: float(
-        (np.abs(r["ratio"]["p_T"] - r["ratio_exact"]) / r["bound"]).max())
-    for label, select in series.items():
-        h, value, _ = _by_level(results, select)
-        positive = value > 0
-        ax.loglog(h[positive], value[positive], "o-", label=label)
-    ax.set_xlabel("h / h_coarsest (rtol refined as h^2)")
-    ax.set_ylabel("max over cases")
-    ax.legend(fontsize=7)
-    ax.set_title("L^p stability: violations under refinement", fontsize=10)
-    fig.tight_layout()
-    paths += save_figure(fig, folder / "lp_stability_refinement", formats=("png",))
+        paths += save_figure(fig, folder / "lp_stability_refinement", formats=("png",))
     return paths

@@ -236,57 +236,86 @@ def checks(results: dict, settings: Settings) -> list[Check]:
         detail=f"worst {keys[i]}; " + rows)]
 
 
+def _case_name(key: str) -> str:
+    from ..plotting import human
+
+    dim, data, eps = key.split("/")
+    return f"{human(dim)} {human(data)}, {human(eps)}"
+
+
 def figures(results: dict, folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..plotting import save_figure
+    """``pde_vs_particles.png``: 1-D densities (exact, grid, particle histogram); per
+    2-D data set one row on one colour scale (exact, then grid and particles for each
+    ``eps``); the null distributions of ``W2 / q95`` with the measured grid-particle
+    ratio."""
+    from ..plotting import human, image_row, plt, save_figure, style
 
     keys_1d = [k for k in results if k.startswith("1d")]
     keys_2d = [k for k in results if k.startswith("2d")]
-    columns = max(len(keys_1d), len(keys_2d), 1)
-    figure, axes = plt.subplots(4, columns, figsize=(2.7 * columns, 10), squeeze=False)
-    for column, key in enumerate(keys_1d):
-        r = results[key]
-        low, high = np.atleast_2d(r["grid_bounds"])[0]
-        x = np.linspace(low, high, r["q_t0"].size + 1)
-        centres = 0.5 * (x[1:] + x[:-1])
-        axis = axes[0, column]
-        axis.plot(centres, r["exact_t0"], "k-", lw=0.8, label="exact $p_{t_0}$")
-        axis.plot(centres, r["q_t0"], "C0--", label="grid")
-        axis.hist(r["cloud"][:, 0], bins=80, range=(low, high), density=True, alpha=0.4,
-                  color="C1", label="particles")
-        axis.set_title(key, fontsize=8)
-        axis.set_xlim(-3.5, 3.5)
-    axes[0, 0].legend(fontsize=7)
-    for column, key in enumerate(keys_2d):
-        r = results[key]
-        bounds = np.atleast_2d(r["grid_bounds"])
-        extent = (*bounds[0], *bounds[1])
-        axes[1, column].imshow(r["q_t0"].T, origin="lower", extent=extent, cmap="viridis")
-        axes[1, column].set_title(f"{key} grid", fontsize=8)
-        axes[2, column].hist2d(r["cloud"][:, 0], r["cloud"][:, 1], bins=r["q_t0"].shape[0] // 2,
-                               range=[bounds[0], bounds[1]], cmap="viridis")
-        axes[2, column].set_title(f"{key} particles", fontsize=8)
-        for row in (1, 2):
-            axes[row, column].set_xticks([])
-            axes[row, column].set_yticks([])
-    # the null distributions with the measured W2 (the check)
-    keys = list(results)
-    for j, key in enumerate(keys):
-        axis = axes[3, j % columns]
-        r = results[key]
-        color = f"C{j // columns}"
-        axis.hist(r["null_w2"] / r["null_q95"], bins=20, alpha=0.35, color=color)
-        axis.axvline(r["w2_grid_particles"] / r["null_q95"], color=color, lw=1.5)
-        axis.axvline(1.0, color="k", lw=0.8, ls=":")
-        axis.set_title(f"{'/'.join(key.split('/')[1:])}: W2 / null q95", fontsize=7)
-    figure.suptitle("reverse family at $t_0$: grid (finite volume) vs particles; bottom: "
-                    "null W2(X_M, Y_M) / q95 (histogram, 1-D top colour) and grid-particle "
-                    "W2 (line)", fontsize=9)
-    figure.tight_layout()
-    written = save_figure(figure, Path(folder) / "pde_vs_particles", ("png",))
-    plt.close(figure)
+    data_2d = list(dict.fromkeys(k.split("/")[1] for k in keys_2d))
+    width = max(len(keys_1d), 1)
+    per_row = max([1 + 2 * sum(k.split("/")[1] == d for k in keys_2d) for d in data_2d] or [1])
+    columns = width * per_row  # a common multiple of both row lengths
+    rows = (1 if keys_1d else 0) + len(data_2d) + 1
+    with style():
+        figure = plt.figure(figsize=(max(2.6 * width, 2.3 * per_row) + 1.2, 2.9 * rows),
+                            layout="constrained")
+        spec = figure.add_gridspec(rows, columns)
+        row = 0
+        if keys_1d:
+            span = columns // width
+            for column, key in enumerate(keys_1d):
+                r = results[key]
+                low, high = np.atleast_2d(r["grid_bounds"])[0]
+                x = np.linspace(low, high, r["q_t0"].size + 1)
+                centres = 0.5 * (x[1:] + x[:-1])
+                axis = figure.add_subplot(spec[0, column * span:(column + 1) * span])
+                axis.plot(centres, r["exact_t0"], "k-", lw=0.8, label="exact $p_{t_0}$")
+                axis.plot(centres, r["q_t0"], "C0--", label="grid $q_{t_0}$")
+                axis.hist(r["cloud"][:, 0], bins=80, range=(low, high), density=True,
+                          alpha=0.4, color="C1", label="particles")
+                axis.set_title(f"{_case_name(key)}, $t = t_0$")
+                axis.set_xlim(-3.5, 3.5)
+                axis.set_xlabel("$x$")
+                axis.set_ylabel("density")
+                if column == 0:
+                    axis.legend()
+            row = 1
+        for data in data_2d:
+            members = [k for k in keys_2d if k.split("/")[1] == data]
+            first = results[members[0]]
+            bounds = np.atleast_2d(first["grid_bounds"])
+            images = [first["exact_t0"]]
+            titles = [f"exact $p_{{t_0}}$, {human(data)}"]
+            for key in members:
+                r = results[key]
+                bins = r["q_t0"].shape[0] // 2
+                histogram, _, _ = np.histogram2d(r["cloud"][:, 0], r["cloud"][:, 1], bins=bins,
+                                                 range=[bounds[0], bounds[1]], density=True)
+                eps = human(key.split("/")[2])
+                images += [r["q_t0"], histogram]
+                titles += [f"grid, {eps}", f"particles, {eps}"]
+            span = columns // per_row
+            axes = [figure.add_subplot(spec[row, j * span:(j + 1) * span])
+                    for j in range(len(images))]
+            image_row(figure, axes, images, titles, (*bounds[0], *bounds[1]),
+                      label="density at $t = t_0$", ticks=False)
+            row += 1
+        # the null distributions with the measured W2 (the check)
+        axis = figure.add_subplot(spec[row, :])
+        keys = list(results)
+        null = [results[k]["null_w2"] / results[k]["null_q95"] for k in keys]
+        axis.violinplot(null, positions=range(len(keys)), showextrema=False)
+        axis.plot(range(len(keys)), [results[k]["w2_grid_particles"] / results[k]["null_q95"]
+                                     for k in keys], "kD", ms=5, label="grid\N{EN DASH}particles")
+        axis.axhline(1.0, color="k", lw=0.8, ls=":", label="95% quantile of the null (the criterion)")
+        axis.set_xticks(range(len(keys)), [_case_name(k) for k in keys], rotation=20, ha="right")
+        axis.set_xlabel("case")
+        axis.set_ylabel(r"$W_2\,/\,q_{95}$ of the null")
+        axis.set_title("Null: $W_2$ between two independent exact particle sets (violins); "
+                       "the grid\N{EN DASH}particle $W_2$ (diamonds)")
+        axis.legend(loc="upper left")
+        figure.suptitle("Reverse dynamics at $t = t_0$: finite-volume grid against particles "
+                        "(Ornstein\N{EN DASH}Uhlenbeck, exact score)")
+        written = save_figure(figure, Path(folder) / "pde_vs_particles", ("png",))
     return [Path(p) for p in written]

@@ -318,48 +318,48 @@ def checks(results: dict, settings: Settings) -> list[Check]:
 
 # --------------------------------------------------------------------------- figures
 def figures(results: dict, folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..plotting import save_figure
+    from ..plotting import plt, save_figure, style
 
     groups = _by_size(results)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
-    best = []
-    for k, (n_train, reps) in enumerate(groups.items()):
-        color = f"C{k}"
-        t0 = reps[0]["t0"]
-        for s, r in enumerate(reps):
-            label = f"N={n_train}" if s == 0 else None
-            axes[0].plot(t0, r["mean_nearest_distance"], "-", color=color, lw=0.8, alpha=0.6,
-                         label=label)
-            axes[1].plot(t0, r["w2_population"], "-", color=color, lw=0.8, alpha=0.6,
-                         label=label)
-        axes[1].axhline(np.mean([r["w2_training_to_population"] for r in reps]), color=color,
-                        ls=":", lw=0.8)
-        values = [math.exp(_best_log_t0(r["t0"], r["w2_population"])) for r in reps]
-        axes[2].plot([n_train] * len(values), values, "o", color=color, mfc="none")
-        best.append((n_train, math.exp(np.mean(np.log(values)))))
-    sigma = next(iter(groups.values()))[0]["sigma_t0"]
-    axes[0].plot(next(iter(groups.values()))[0]["t0"], sigma * math.sqrt(math.pi / 2), "k--",
-                 lw=0.8, label="sigma_t0 sqrt(pi/2) (collapsed)")
-    axes[2].plot([b[0] for b in best], [b[1] for b in best], "k-")
-    titles = ("mean distance to nearest training point", "W2(samples, population); dotted "
-              "W2(train, pop)", "best t0 per replicate (parabolic vertex) vs N")
-    for ax, title in zip(axes, titles, strict=True):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("N" if ax is axes[2] else "t0")
-    axes[2].set_xticks(list(groups), labels=[str(n) for n in groups])
-    axes[2].minorticks_off()
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=7)
-    fig.suptitle("Stopping time: empirical score, reverse SDE (VP), two-ring population; "
-                 "one line per replicate", fontsize=10)
-    fig.tight_layout()
-    written = save_figure(fig, Path(folder) / "stopping_time", ("png",))
-    plt.close(fig)
+    with style():
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+        best = []
+        for k, (n_train, reps) in enumerate(groups.items()):
+            color = f"C{k}"
+            t0 = reps[0]["t0"]
+            for s, r in enumerate(reps):
+                label = f"$N = {n_train}$" if s == 0 else None
+                axes[0].plot(t0, r["mean_nearest_distance"], "-", color=color, lw=0.8,
+                             alpha=0.6, label=label)
+                axes[1].plot(t0, r["w2_population"], "-", color=color, lw=0.8, alpha=0.6,
+                             label=label)
+            axes[1].axhline(np.mean([r["w2_training_to_population"] for r in reps]),
+                            color=color, ls=":", lw=0.8)
+            values = [math.exp(_best_log_t0(r["t0"], r["w2_population"])) for r in reps]
+            axes[2].plot([n_train] * len(values), values, "o", color=color, mfc="none")
+            best.append((n_train, math.exp(np.mean(np.log(values)))))
+        sigma = next(iter(groups.values()))[0]["sigma_t0"]
+        axes[0].plot(next(iter(groups.values()))[0]["t0"], sigma * math.sqrt(math.pi / 2),
+                     "k--", lw=0.8, label=r"$\sigma_{t_0}\sqrt{\pi/2}$ (collapsed onto the data)")
+        axes[2].plot([b[0] for b in best], [b[1] for b in best], "k-",
+                     label="geometric mean over replicates")
+        titles = ("Mean distance to the nearest training point",
+                  "$W_2$(samples, population); dotted: $W_2$(training set, population)",
+                  r"Best stopping time $t_0$ per replicate (parabolic vertex)")
+        ylabels = ("mean nearest-neighbour distance", r"$W_2$ to the population",
+                   r"best $t_0$")
+        for ax, title, ylabel in zip(axes, titles, ylabels, strict=True):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(title, fontsize=9)
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel("training set size $N$" if ax is axes[2] else "stopping time $t_0$")
+        axes[2].set_xticks(list(groups), labels=[str(n) for n in groups])
+        axes[2].minorticks_off()
+        for ax in axes:
+            ax.legend()
+        fig.suptitle("Stopping time: empirical score, reverse VP SDE, two-ring population; "
+                     "one line per replicate")
+        fig.tight_layout()
+        written = save_figure(fig, Path(folder) / "stopping_time", ("png",))
     return [Path(p) for p in written]

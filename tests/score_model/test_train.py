@@ -141,3 +141,21 @@ def test_jax_loss_equals_the_numpy_formulas(loss):
     np.testing.assert_allclose(got["dsm"], dsm, rtol=1e-12)
     np.testing.assert_allclose(got["residual"], residual, rtol=1e-12)
     assert got["total"] == pytest.approx(dsm + loss.residual_weight * residual, rel=1e-12)
+
+
+def test_one_compilation_serves_every_positive_residual_weight():
+    # w is an argument of the jitted step: a sweep over w > 0 compiles once per
+    # architecture and schedule, and w still acts (different w, different weights).
+    from pdediff.score_model.train import _compiled_steps
+
+    options = TrainOptions(iterations=(3, 2, 1), batch_dsm=64, batch_residual=32, history_every=2)
+    models = []
+    for w in (0.3, 3.0):
+        model = MLPLogDensity(widths=(5,), seed=2)
+        train_mlp(model, LAW, PROCESS, LossOptions(residual_weight=w), options, progress=False)
+        models.append(model)
+    step, _ = _compiled_steps(models[0].fn, True, options.iterations, options.learning_rates)
+    assert step._cache_size() == 1
+    assert not _weights_equal(*models)
+    assert models[1].history["total"][0] == pytest.approx(
+        models[1].history["dsm"][0] + 3.0 * models[1].history["residual"][0], rel=1e-6)

@@ -6,6 +6,7 @@ from pdediff import Grid, HeatFlow
 from pdediff.distributions import Box, point_mass
 from pdediff.studies import concentration, harness
 from pdediff.studies.harness import Verdict
+from tests.studies._figures import assert_clean
 
 
 def test_grid_mean_d2_of_heat_kernel_is_n_sigma2():
@@ -79,7 +80,7 @@ def test_rate_and_bound_checks_use_the_plain_interval():
 
 
 @pytest.mark.slow
-def test_quick_concentration_study(tmp_path):
+def test_quick_concentration_study(tmp_path, monkeypatch):
     summary = harness.run("concentration", quick=True, out=tmp_path, progress=False)
     checks = {c.name: c for c in summary.checks}
     assert set(checks) == {"bound_grid", "bound_particles", "grid_matches_exact_pT",
@@ -101,6 +102,7 @@ def test_quick_concentration_study(tmp_path):
         assert part["t"][-1] == pytest.approx(summary.settings.particle_t0)
     for name in ("concentration", "concentration_rates"):
         assert (tmp_path / "figures" / f"{name}.png").exists()
+    assert_clean("concentration", tmp_path, monkeypatch)
 
 
 def test_results_are_labelled_over_t(tmp_path):

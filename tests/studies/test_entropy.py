@@ -18,6 +18,7 @@ from pdediff.studies.entropy import (
     max_rise,
 )
 from pdediff.studies.harness import Verdict
+from tests.studies._figures import assert_clean
 
 TINY = {"cells_1d": (40, 80, 160), "n_times": 5, "eps_sde": (0.5, 2.0),
         "starts": ("prior",), "rtol": 1e-2}
@@ -118,3 +119,9 @@ def test_file_has_time_series_over_t(tiny):
     assert case.kl.dims == ("t",) and case.kl.attrs["units"] == "nat"
     np.testing.assert_array_equal(case.t.values, summary.results[key]["t"])
     np.testing.assert_array_equal(case.kl.values, summary.results[key]["kl"])
+
+
+def test_figures_follow_the_figure_rules(tiny, monkeypatch):
+    # colour bars on images, legends >= 8 pt, no code names as titles; redrawn from the file
+    out = tiny[0]
+    assert_clean("entropy", out, monkeypatch)

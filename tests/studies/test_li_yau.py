@@ -10,6 +10,7 @@ from pdediff.processes import VP
 from pdediff.studies import harness
 from pdediff.studies.harness import Verdict
 from pdediff.studies.li_yau import Settings, cases, fd_hessian
+from tests.studies._figures import assert_clean
 
 TINY = {"n_times": 3, "exact_points_1d": 16, "exact_points_2d": 9,
         "fd_steps": (0.2, 0.1, 0.05, 0.025, 0.0125), "data_1d": ("gaussian_mixture",),
@@ -103,3 +104,9 @@ def test_file_has_margins_over_step_and_time(tiny):
     np.testing.assert_array_equal(case.t.values, result["t"])
     grid = views[f"results/{next(k for k in summary.results if k.startswith('grid/'))}"]
     assert grid.violation.dims == ("t",)
+
+
+def test_figures_follow_the_figure_rules(tiny, monkeypatch):
+    # colour bars on images, legends >= 8 pt, no code names as titles; redrawn from the file
+    out = tiny[0]
+    assert_clean("li_yau", out, monkeypatch)

@@ -17,6 +17,7 @@ from pdediff.studies.lp_stability import (
     norm_ratios,
 )
 from pdediff.theory import gaussian_lp_norm
+from tests.studies._figures import assert_clean
 
 TINY = {"cells_1d": 16, "levels": 3, "data_1d": ("point_mass",), "data_2d": (),
         "eps_values": (0.0,), "n_times": 4, "sigma_t0": 0.8, "rtol": 1e-2}
@@ -124,3 +125,9 @@ def test_file_has_norm_ratios_over_order_and_time(tiny):
     np.testing.assert_array_equal(case.r.values, ORDERS)
     np.testing.assert_array_equal(ratio.t.values, summary.results[key]["t"])
     np.testing.assert_array_equal(ratio.p_T.values, summary.results[key]["ratio"]["p_T"])
+
+
+def test_figures_follow_the_figure_rules(tiny, monkeypatch):
+    # colour bars on images, legends >= 8 pt, no code names as titles; redrawn from the file
+    out = tiny[0]
+    assert_clean("lp_stability", out, monkeypatch)

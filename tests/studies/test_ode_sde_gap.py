@@ -25,6 +25,7 @@ from pdediff.studies.ode_sde_gap import (
     solver_grid,
 )
 from pdediff.studies.ode_sde_gap._evaluation import node_grid, node_index
+from tests.studies._figures import assert_clean
 
 PROCESS = OU(1.0, 1.0, T=2.0)
 MIXTURE = GaussianMixture([[-0.8, -0.5], [0.7, 0.6]], [0.15, 0.2], [0.4, 0.6])
@@ -251,7 +252,7 @@ def test_paper_values_are_reference_data_of_the_published_table():
 
 # ------------------------------------------------------------------ end to end
 @pytest.mark.slow
-def test_tiny_study_end_to_end(tmp_path):
+def test_tiny_study_end_to_end(tmp_path, monkeypatch):
     settings = dataclasses.replace(
         Settings.quick(), models=("spline",), w_values=(0.0, 10.0), seeds_spline=2, nodes=6,
         levels=(1, 2, 3), particles=200, bound_cells=12, bound_times=6, table_nodes=12,
@@ -270,6 +271,7 @@ def test_tiny_study_end_to_end(tmp_path):
     assert (tmp_path / "figures" / "ode_sde_gap_spline.png").exists()
     assert (tmp_path / "figures" / "ode_sde_gap_table.md").exists()
     assert harness.plot("ode_sde_gap", out=tmp_path)
+    assert_clean("ode_sde_gap", tmp_path, monkeypatch)
 
 
 @pytest.mark.slow

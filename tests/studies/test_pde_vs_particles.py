@@ -4,6 +4,7 @@ import pytest
 
 from pdediff.studies import harness, pde_vs_particles
 from pdediff.studies.harness import Verdict
+from tests.studies._figures import assert_clean
 
 
 def _result(w2, q95, change, half_width):
@@ -37,7 +38,7 @@ def test_cases_and_datasets_are_validated():
 
 
 @pytest.mark.slow
-def test_quick_study_runs_and_redraws(tmp_path):
+def test_quick_study_runs_and_redraws(tmp_path, monkeypatch):
     summary = harness.run("pde_vs_particles", quick=True, out=tmp_path, progress=False)
     (check,) = summary.checks
     assert check.name == "grid_matches_particles"
@@ -57,6 +58,7 @@ def test_quick_study_runs_and_redraws(tmp_path):
     paths = harness.plot("pde_vs_particles", out=tmp_path)
     assert (tmp_path / "figures" / "pde_vs_particles.png") in paths
     assert np.all([p.exists() for p in paths])
+    assert_clean("pde_vs_particles", tmp_path, monkeypatch)
 
 
 def test_results_are_labelled(tmp_path):

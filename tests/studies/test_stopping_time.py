@@ -5,6 +5,7 @@ import pytest
 from pdediff.distributions import Points
 from pdediff.studies import harness, stopping_time
 from pdediff.studies.harness import Verdict
+from tests.studies._figures import assert_clean
 
 
 def test_nearest_training_distance():
@@ -66,7 +67,7 @@ def test_checks_pass_on_a_clear_trade_off_and_fail_on_noise():
 
 
 @pytest.mark.slow
-def test_quick_stopping_time_study(tmp_path):
+def test_quick_stopping_time_study(tmp_path, monkeypatch):
     summary = harness.run("stopping_time", quick=True, out=tmp_path, progress=False)
     checks = {c.name: c for c in summary.checks}
     assert set(checks) == {"memorisation_sqrt_t0", "interior_optimum", "best_t0_decreasing"}
@@ -87,6 +88,7 @@ def test_quick_stopping_time_study(tmp_path):
         assert file["checks/interior_optimum"].attrs["verdict"] == \
             checks["interior_optimum"].verdict.value
     assert (tmp_path / "figures" / "stopping_time.png").exists()
+    assert_clean("stopping_time", tmp_path, monkeypatch)
 
 
 def test_results_are_labelled_over_t0(tmp_path):

@@ -9,6 +9,9 @@ import numpy as np
 
 from ._verdicts import PAPER_W2SQ, QUANTITIES, model_rows, seed_stats
 
+_DATA_NAMES = {"blob": "blob", "circles2": "two circles", "checker": "checkerboard"}
+_MODEL_NAMES = {"mlp": "neural log-density (MLP)", "spline": "spline model"}
+
 
 def _density(mass: np.ndarray, half_width: float) -> np.ndarray:
     dx = 2.0 * half_width / (mass.shape[0] - 1)
@@ -16,7 +19,7 @@ def _density(mass: np.ndarray, half_width: float) -> np.ndarray:
 
 
 def _density_figure(results: dict, model: str, path: Path) -> list[Path]:
-    from ...plotting import plt, save_figure
+    from ...plotting import image_row, plt, save_figure, style
 
     rows = model_rows(results, model)
     if not rows:
@@ -27,54 +30,52 @@ def _density_figure(results: dict, model: str, path: Path) -> list[Path]:
     t0, half = float(rows[0]["t0"]), float(rows[0]["half_width"])
     extent = (-half, half, -half, half)
     columns = 1 + 2 * len(weights)
-    figure, axes = plt.subplots(len(data_sets), columns, squeeze=False,
-                                figsize=(1.7 * columns + 1.0, 1.8 * len(data_sets)))
-    for i, data in enumerate(data_sets):
-        truth = results[f"truth/{data}"]["mass"]
-        panels = [("data", truth)]
-        for w in weights:
-            row = next(r for r in rows if r["data"] == data and math.isclose(r["w"], w)
-                       and int(r["seed"]) == seed)
-            panels += [(f"ODE w={w:g}", row["ode"]), (f"SDE w={w:g}", row["sde"])]
-        images = [_density(m, half) for _, m in panels]
-        vmax = max(float(im.max()) for im in images)  # one colour scale per row
-        for j, ((label, _), image) in enumerate(zip(panels, images)):
-            axis = axes[i, j]
-            shown = axis.imshow(image.T, origin="lower", extent=extent, cmap="viridis",
-                                vmin=0.0, vmax=vmax)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if i == 0:
-                axis.set_title(label, fontsize=8)
-        axes[i, 0].set_ylabel(data, fontsize=9)
-        figure.colorbar(shown, ax=list(axes[i]), fraction=0.02, pad=0.01, label="density")
-    figure.suptitle(f"{model}: grid densities at t0 = {t0:g} binned on "
-                    f"{truth.shape[0]}^2 nodes (seed {seed}); data column exact", fontsize=10)
-    return save_figure(figure, path)
+    with style():
+        figure, axes = plt.subplots(len(data_sets), columns, squeeze=False, layout="constrained",
+                                    figsize=(1.8 * columns + 1.2, 1.9 * len(data_sets) + 0.6))
+        for i, data in enumerate(data_sets):
+            truth = results[f"truth/{data}"]["mass"]
+            panels = [("data ($t = 0$)", truth)]
+            for w in weights:
+                row = next(r for r in rows if r["data"] == data and math.isclose(r["w"], w)
+                           and int(r["seed"]) == seed)
+                panels += [(f"ODE, $w_R = {w:g}$", row["ode"]), (f"SDE, $w_R = {w:g}$", row["sde"])]
+            titles = [label if i == 0 else "" for label, _ in panels]
+            # one colour scale per row (the data and every model density of that law)
+            image_row(figure, axes[i], [_density(m, half) for _, m in panels], titles, extent,
+                      label="density", ticks=False, xlabel="", ylabel=_DATA_NAMES.get(data, data))
+        figure.suptitle(f"{_MODEL_NAMES.get(model, model)}: grid densities at $t = t_0 = {t0:g}$ "
+                        f"binned on the paper's {truth.shape[0]}$^2$ nodes (seed {seed}); "
+                        f"first column the exact data law", fontsize=10)
+        return save_figure(figure, path)
 
 
 def _bound_figure(results: dict, path: Path) -> list[Path]:
-    from ...plotting import plt, save_figure
+    from ...plotting import plt, save_figure, style
 
-    figure, axis = plt.subplots(figsize=(5, 4))
-    lows, highs = [], []
-    for k, model in enumerate(("mlp", "spline")):
-        rows = model_rows(results, model)
-        if not rows:
-            continue
-        measured = np.array([r["bound_measured_w2"] for r in rows])
-        bound = np.array([r["bound_box"] for r in rows])
-        axis.loglog(measured, bound, "os"[k], color=f"C{k}", label=model, mfc="none")
-        lows.append(measured.min())
-        highs.append(bound.max())
-    if lows:
-        line = [min(lows) / 2, max(highs) * 2]
-        axis.plot(line, line, "k--", lw=0.8, label="bound = measured")
-        axis.plot(line, [100 * v for v in line], "k:", lw=0.8, label="ratio 1e-2")
-    axis.set_xlabel("measured $W_2$(ODE, SDE) (the bound's own solve)")
-    axis.set_ylabel("bound (L over the box)")
-    axis.legend(fontsize=7)
-    return save_figure(figure, path)
+    with style():
+        figure, axis = plt.subplots(figsize=(5, 4))
+        lows, highs = [], []
+        for k, model in enumerate(("mlp", "spline")):
+            rows = model_rows(results, model)
+            if not rows:
+                continue
+            measured = np.array([r["bound_measured_w2"] for r in rows])
+            bound = np.array([r["bound_box"] for r in rows])
+            axis.loglog(measured, bound, "os"[k], color=f"C{k}", label=_MODEL_NAMES[model],
+                        mfc="none")
+            lows.append(measured.min())
+            highs.append(bound.max())
+        if lows:
+            line = [min(lows) / 2, max(highs) * 2]
+            axis.plot(line, line, "k--", lw=0.8, label="bound = measured")
+            axis.plot(line, [100 * v for v in line], "k:", lw=0.8,
+                      label="measured / bound = $10^{-2}$ (below: vacuous)")
+        axis.set_xlabel("measured $W_2$(ODE, SDE) (the bound's own solve)")
+        axis.set_ylabel("bound ($L$ over the box)")
+        axis.set_title("ODE\N{EN DASH}SDE gap bound against the measured $W_2$")
+        axis.legend()
+        return save_figure(figure, path)
 
 
 def _fmt(value: float) -> str:
