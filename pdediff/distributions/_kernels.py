@@ -22,6 +22,41 @@ import numpy as np
 from numba import prange
 
 
+@numba.njit(cache=True, error_model="numpy")
+def mixture_weights(x, means, prec, logc, isotropic, y, lw):  # pragma: no cover - compiled
+    """The unnormalised responsibilities of a Gaussian mixture at one point ``x`` (n,):
+    ``y[k] = P_k (x - m_k)``, ``q_k = (x - m_k)^T y[k]``, ``lw[k] = exp(logc_k - q_k/2 -
+    top)`` with ``top = max_k (logc_k - q_k/2)``; returns ``(top, sum_k lw[k])``, so
+    ``log p = top + log(total)`` and the score is ``-sum_k (lw[k] / total) y[k]``.  With
+    ``isotropic`` the precision is ``prec[k, 0, 0] I``.  The one evaluation of these
+    terms (the grid solver's face kernel calls it too, for the same bits)."""
+    K, n = means.shape
+    top = -np.inf
+    for k in range(K):
+        q = 0.0
+        if isotropic:
+            pk = prec[k, 0, 0]
+            for d in range(n):
+                diff = x[d] - means[k, d]
+                y[k, d] = pk * diff
+                q += diff * y[k, d]
+        else:
+            for d in range(n):
+                acc = 0.0
+                for e in range(n):
+                    acc += prec[k, d, e] * (x[e] - means[k, e])
+                y[k, d] = acc
+                q += (x[d] - means[k, d]) * acc
+        lw[k] = logc[k] - 0.5 * q
+        if lw[k] > top:
+            top = lw[k]
+    total = 0.0
+    for k in range(K):
+        lw[k] = math.exp(lw[k] - top)
+        total += lw[k]
+    return top, total
+
+
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def mixture_kernel(
     x: np.ndarray,
@@ -51,29 +86,7 @@ def mixture_kernel(
         start = c * size
         stop = min(N, start + size)
         for i in range(start, stop):
-            top = -np.inf
-            for k in range(K):
-                q = 0.0
-                if isotropic:
-                    pk = prec[k, 0, 0]
-                    for d in range(n):
-                        diff = x[i, d] - means[k, d]
-                        y[k, d] = pk * diff
-                        q += diff * y[k, d]
-                else:
-                    for d in range(n):
-                        acc = 0.0
-                        for e in range(n):
-                            acc += prec[k, d, e] * (x[i, e] - means[k, e])
-                        y[k, d] = acc
-                        q += (x[i, d] - means[k, d]) * acc
-                lw[k] = logc[k] - 0.5 * q
-                if lw[k] > top:
-                    top = lw[k]
-            total = 0.0
-            for k in range(K):
-                lw[k] = math.exp(lw[k] - top)
-                total += lw[k]
+            top, total = mixture_weights(x[i], means, prec, logc, isotropic, y, lw)
             logp[i] = top + math.log(total)
             if mode == 0:
                 continue

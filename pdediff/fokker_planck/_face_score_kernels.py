@@ -42,6 +42,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..distributions._kernels import mixture_weights
+from ..score_model._kernels import spline_cell_powers, spline_contract
 from ._kernels import face_pair
 
 KIND_MIXTURE = 0
@@ -62,32 +64,9 @@ _LOG2 = math.log(2.0)
 def _mixture_score(x, d_face, means, prec, logc, isotropic, y, lw):  # pragma: no cover
     """Component ``d_face`` of the Gaussian-mixture score at ``x``; ``y`` (K, n), ``lw``
     (K,) are work arrays."""
-    K, ndim = means.shape
-    top = -np.inf
-    for c in range(K):
-        q = 0.0
-        if isotropic:
-            pk = prec[c, 0, 0]
-            for d in range(ndim):
-                diff = x[d] - means[c, d]
-                y[c, d] = pk * diff
-                q += diff * y[c, d]
-        else:
-            for d in range(ndim):
-                acc = 0.0
-                for e in range(ndim):
-                    acc += prec[c, d, e] * (x[e] - means[c, e])
-                y[c, d] = acc
-                q += (x[d] - means[c, d]) * acc
-        lw[c] = logc[c] - 0.5 * q
-        if lw[c] > top:
-            top = lw[c]
-    total = 0.0
-    for c in range(K):
-        lw[c] = math.exp(lw[c] - top)
-        total += lw[c]
+    _, total = mixture_weights(x, means, prec, logc, isotropic, y, lw)
     score = 0.0
-    for c in range(K):
+    for c in range(means.shape[0]):
         score -= (lw[c] / total) * y[c, d_face]
     return score
 
@@ -200,47 +179,10 @@ def _spline_score(x, d_face, polynomials, params, cells, degree, has_reference, 
     """Component ``d_face`` of the spline model's score at ``x``.  ``params`` rows:
     box low, knot spacing, ``alpha m0``, reference variance ``v`` (n,).  Work arrays
     ``powers``, ``derivatives`` (n, degree + 1), ``work`` (n + 1, (degree + 1)^n)."""
-    n = x.shape[0]
-    k1 = degree + 1
-    combos = work.shape[1]
-    inside = True
-    cell = 0
-    for d in range(n):
-        inverse_spacing = 1.0 / params[1, d]
-        u = (x[d] - params[0, d]) * inverse_spacing
-        if not (0.0 <= u <= cells):
-            inside = False
-            break
-        i = min(int(u), cells - 1)
-        f = u - i
-        cell = cell * cells + i
-        powers[d, 0] = 1.0
-        derivatives[d, 0] = 0.0
-        for r in range(1, k1):
-            derivatives[d, r] = r * powers[d, r - 1] * inverse_spacing
-            powers[d, r] = powers[d, r - 1] * f
     score = 0.0
+    inside, cell = spline_cell_powers(x, params[0], params[1], cells, powers, derivatives)
     if inside:
-        for m in range(combos):
-            work[n, m] = polynomials[cell, m]
-        length = combos
-        for d in range(n - 1, -1, -1):
-            length //= k1
-            for e in range(d + 1, n):
-                for q in range(length):
-                    total = 0.0
-                    for r in range(k1):
-                        total += work[e, q * k1 + r] * powers[d, r]
-                    work[e, q] = total
-            for q in range(length):
-                value = 0.0
-                slope = 0.0
-                for r in range(k1):
-                    w = work[n, q * k1 + r]
-                    value += w * powers[d, r]
-                    slope += w * derivatives[d, r]
-                work[d, q] = slope
-                work[n, q] = value
+        spline_contract(polynomials, cell, powers, derivatives, work)
         score = work[d_face, 0]
     if has_reference:
         score -= (x[d_face] - params[2, d_face]) / params[3, d_face]
