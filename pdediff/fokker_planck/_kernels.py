@@ -395,9 +395,11 @@ def _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol):
 
 @njit(cache=True, error_model="numpy")
 def _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, separable, a1, b1,
-          an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
+          an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result,
+          result_bits):
     """Rows ``start..stop`` of (i, j) pairs: values into ``out`` and the four
-    reductions into ``result``, each row reduced while it is in L1.  A separable
+    reductions into ``result`` (``result_bits``: the same memory as int64, for the
+    bit-pattern extrema), each row reduced while it is in L1.  A separable
     Scharfetter–Gummel stage leaves the rate to :func:`separable_rate`."""
     n0, n1, n2 = u.shape
     with_rates = scheme != SCHEME_SG or not separable
@@ -429,63 +431,67 @@ def _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, sep
             largest = max(largest, _row_max_bits(rates))
         if want_error:
             errors += _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol)
-    bits = np.empty(2, dtype=np.int64)
-    bits[0] = largest
-    bits[1] = smallest_bits
-    as_float = bits.view(np.float64)
-    result[0] = as_float[0]
-    result[1] = smallest_negative if smallest_negative < np.inf else as_float[1]
+    result_bits[0] = largest
+    if smallest_negative < np.inf:
+        result[1] = smallest_negative
+    else:
+        result_bits[1] = smallest_bits
     result[2] = total
     result[3] = errors
 
 
 @njit(cache=True, error_model="numpy")
-def _block(u, u0, out, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
-           dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result):
-    """One reduction block; dispatches to a specialised copy of :func:`_rows`."""
-    rates = np.empty(u.shape[2])
+def _block(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an,
+           bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result,
+           result_bits):
+    """One reduction block (``rates``: its row of rates work space); dispatches to a
+    specialised copy of :func:`_rows`."""
     use_u0 = alpha != 0.0
     if scheme == SCHEME_SG:
         if separable:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
                   b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
-                  want_error, result)
+                  want_error, result, result_bits)
         else:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
                   b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
-                  want_error, result)
+                  want_error, result, result_bits)
     else:
         if separable:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
                   b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
-                  want_error, result)
+                  want_error, result, result_bits)
         else:
             _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
                   b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
-                  want_error, result)
+                  want_error, result, result_bits)
 
 
 @njit(cache=True, error_model="numpy")
-def separable_rate(a1, b1, present):
+def separable_rate(a1, b1, present0, present1, present2):
     """``max_i c_i`` of a separable Scharfetter–Gummel stage from its 1-D arrays.
 
     ``c_i = ((c_0 + c_1) + c_2)`` with ``c_p = A_p[m + 1] + B_p[m]`` (the order of
     the stage kernel); rounding is monotone, so the maximum over cells of the rounded
     sum equals the rounded sum of the per-position maxima, bit for bit."""
-    top = np.zeros(3)
+    present = (present0, present1, present2)
+    total = 0.0
     for p in range(3):
+        largest = 0.0
         if present[p]:
             a = a1[p]
             b = b1[p]
             for m in range(a.size - 1):
-                top[p] = max(top[p], a[m + 1] + b[m])
-    return (top[0] + top[1]) + top[2]
+                largest = max(largest, a[m + 1] + b[m])
+        total = largest if p == 0 else total + largest
+    return total
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def stage(
     u, u0, out, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
-    dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial,
+    dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial, partial_bits,
+    rates,
 ):
     """One fused pass: the flux divergence of ``u`` and the stage update
 
@@ -500,7 +506,9 @@ def stage(
     ``u0`` is not read when ``alpha == 0``.  Coefficients, per 3-D position ``p``
     (tuples of three arrays): 1-D arrays ``a1[p], b1[p]`` (``separable``) or face
     arrays ``an[p], bn[p]``; ``dh`` (= D/h^2, MUSCL) and ``periodic`` are per
-    position.  ``partial`` is a ``(_BLOCKS, 4)`` work array.  Returns
+    position.  ``partial`` is a ``(_BLOCKS, 4)`` work array and ``partial_bits`` the
+    same memory as int64; ``rates`` a ``(_BLOCKS, n2)`` work array (no allocation in
+    the kernel: allocations in parallel threads contend).  Returns
     ``(rate, min, sum, error_sum)``; a non-finite value anywhere makes ``sum``
     non-finite.  Each row is computed in one loop (no loop-carried dependence) and
     reduced in a second loop while it is in L1.
@@ -512,9 +520,9 @@ def stage(
     for block in prange(blocks):
         start = np.int64(block) * size
         stop = min(rows, start + size)
-        _block(u, u0, out, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
-               dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
-               partial[block])
+        _block(u, u0, out, rates[block], start, stop, alpha, beta, dt, rhs_only, separable, a1,
+               b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
+               partial[block], partial_bits[block])
     rate = 0.0
     smallest = np.inf
     total = 0.0
@@ -526,7 +534,7 @@ def stage(
         total += partial[block, 2]
         errors += partial[block, 3]
     if scheme == SCHEME_SG and separable:
-        rate = separable_rate(a1, b1, np.array([n0 > 1, n1 > 1, n2 > 1]))
+        rate = separable_rate(a1, b1, n0 > 1, n1 > 1, n2 > 1)
     return rate, smallest, total, errors
 
 

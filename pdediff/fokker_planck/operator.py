@@ -75,6 +75,8 @@ class FluxOperator:
         self.du = np.zeros(self.shape3)
         self._dh3 = np.zeros(3)
         self._partial = np.zeros((kernels._BLOCKS, 4))
+        self._partial_bits = self._partial.view(np.int64)
+        self._rates = np.zeros((kernels._BLOCKS, self.shape3[2]))
         # Separable (linear-drift) storage: per 3-D position the face coordinates
         # x_d and the coefficients, all of length n_d + 1.
         self._edges1 = [np.zeros(1) for _ in range(3)]
@@ -198,7 +200,7 @@ class FluxOperator:
             u3, u0, out, float(alpha), float(beta), float(dt), rhs_only, self._separable,
             self._a1t, self._b1t, self._ant, self._bnt, self._dh3,
             self.periodic3, self.scheme_id, float(error_in), float(error_0), float(atol),
-            float(rtol), error is not None, self._partial,
+            float(rtol), error is not None, self._partial, self._partial_bits, self._rates,
         )
         return float(rate), float(smallest), float(total), float(errors)
 
