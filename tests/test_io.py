@@ -204,8 +204,11 @@ WRITER = textwrap.dedent(
 def start_writer(tmp_path: Path, target: Path) -> tuple[subprocess.Popen, Path]:
     flag = tmp_path / "writing"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_NUM_THREADS": "1"}
+    # The child gets the default SIGINT disposition: a shell starting this run in the
+    # background (``cmd &``) passes SIGINT ignored, and Python keeps an inherited SIG_IGN.
     child = subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(flag)], env=env,
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not flag.exists():
         if child.poll() is not None:
