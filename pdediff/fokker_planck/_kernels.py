@@ -445,7 +445,9 @@ def _block(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, separable,
            bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result,
            result_bits):
     """One reduction block (``rates``: its row of rates work space); dispatches to a
-    specialised copy of :func:`_rows`."""
+    specialised copy of :func:`_rows`.  The four calls with constant ``scheme`` and
+    ``separable`` let LLVM inline ``_rows`` with those constants folded; one call with
+    the runtime values measured 1.3-1.5x slower per 512^2 stage."""
     use_u0 = alpha != 0.0
     if scheme == SCHEME_SG:
         if separable:
