@@ -91,11 +91,16 @@ def solve_forward(
         operator.prepare(diffusion, scheme_id)
         return diffusion
 
+    def linear_coefficients(tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # The same elementwise arithmetic as process.coefficients, vectorised.
+        return np.asarray(process.a(tau), dtype=float), 0.5 * np.asarray(process.g2(tau), dtype=float)
+
     problem = Problem(
         operator=operator,
         set_coefficients=set_coefficients,
         forward_time=lambda tau: tau,
         autonomous=process.autonomous,
+        linear_coefficients=linear_coefficients,
     )
     options = StepperOptions(
         method=method, rtol=rtol, atol=atol, dt=dt, first_step=first_step,

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from ..grid import Grid
 from . import _kernels as kernels
+from . import _multistep
 
 SCHEMES = {"scharfetter_gummel": kernels.SCHEME_SG, "muscl": kernels.SCHEME_MUSCL}
 
@@ -98,6 +99,10 @@ class FluxOperator:
         self._a1t, self._b1t = tuple(self._a1), tuple(self._b1)
         self._ant, self._bnt = tuple(self._an), tuple(self._bn)
         self._matrix_pattern = None
+        # Writable copies: one array type, so the kernel can index the tuple at run time.
+        self._edges1t = tuple(np.array(edges, dtype=float) for edges in self._edges1)
+        self._active3 = np.zeros(3, dtype=np.bool_)
+        self._active3[list(self.layout)] = True
 
     # ------------------------------------------------------------- velocities
     def _field_arrays(self) -> list[np.ndarray]:
@@ -203,6 +208,42 @@ class FluxOperator:
             float(rtol), error is not None, self._partial, self._partial_bits, self._rates,
         )
         return float(rate), float(smallest), float(total), float(errors)
+
+    def linear_steps(
+        self,
+        fields: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        method_id: int,
+        dts: np.ndarray,
+        scales: np.ndarray,
+        diffusions: np.ndarray,
+        error: tuple[float, float],
+        mass0: float,
+        state: np.ndarray,
+    ) -> tuple[int, int, int, int]:
+        """Fixed explicit steps of the linear drift ``v = scales[q] x`` with diffusion
+        ``diffusions[q]`` at stage ``q``, in one compiled call
+        (:func:`._multistep.linear_steps`, same bits as stage-by-stage calls of
+        :meth:`stage` after :meth:`prepare`).
+
+        ``fields = (u, trial, stage1, stage2)`` (3-D work fields; the solution moves
+        between ``u`` and ``trial``), ``method_id`` one of ``_multistep.EULER``,
+        ``SSPRK2``, ``SSPRK3``, ``dts`` the step sizes, ``error = (atol, rtol)`` of
+        the embedded error sums, ``mass0`` the reference mass and ``state`` the
+        bookkeeping array.  Returns ``(accepted, kind, stage, n_rhs)``; the operator
+        is left prepared for the last stage run."""
+        u, trial, stage1, stage2 = fields
+        done, kind, stage_index, n_rhs = _multistep.linear_steps(
+            u, trial, stage1, stage2, method_id, dts, scales, diffusions, self._edges1t,
+            self.spacing3, self.periodic3, self._active3, self.scheme_id, self._a1t,
+            self._b1t, self._ant, self._bnt, self._dh3, float(error[0]), float(error[1]),
+            float(mass0), self._partial, self._partial_bits, self._rates, state,
+        )
+        if n_rhs:
+            last = done * _multistep.STAGES[method_id] + (stage_index if kind else -1)
+            self._separable = True
+            self._scale = float(scales[last])
+            self._prepared = (self._scale, float(diffusions[last]), self.scheme_id)
+        return int(done), int(kind), int(stage_index), int(n_rhs)
 
     def rhs(self, u3: np.ndarray, diffusion: float) -> float:
         """Write ``L[u]`` into ``self.du`` (3-D padded) and return ``max_i c_i``."""

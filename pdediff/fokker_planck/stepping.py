@@ -48,12 +48,19 @@ import scipy.sparse.linalg as spla
 from tqdm.auto import tqdm
 
 from .. import _validate
+from . import _multistep
 from ._kernels import SCHEME_SG
 from .operator import FluxOperator
 
 METHODS = ("auto", "ssprk3", "ssprk2", "euler", "backward_euler")
 ALIASES = {"explicit": "ssprk3", "implicit": "backward_euler", "rk3": "ssprk3"}
 EMBEDDED_ORDER = {"ssprk3": 2, "ssprk2": 1, "backward_euler": 1}
+MULTISTEP_METHODS = {"euler": _multistep.EULER, "ssprk2": _multistep.SSPRK2,
+                     "ssprk3": _multistep.SSPRK3}
+# Steps per compiled call of a fixed-step run (bounds the per-stage scalar arrays;
+# with a progress bar, how often it is updated).
+_CHUNK = 4096
+_CHUNK_PROGRESS = 64
 
 
 class SolverError(RuntimeError):
@@ -74,6 +81,7 @@ class StepperOptions:
     stiffness_ratio: float = 20.0
     progress: bool = False
     progress_label: str = "solve"
+    multistep: bool = True
 
     def validated(self) -> StepperOptions:
         """A copy with the method alias resolved and every number checked (TypeError
@@ -87,8 +95,10 @@ class StepperOptions:
         stiffness_ratio = _validate.positive(self.stiffness_ratio, "stiffness_ratio")
         if not stiffness_ratio > 1:
             raise ValueError(f"stiffness_ratio: expected > 1, got {self.stiffness_ratio!r}")
-        if not isinstance(self.progress, (bool, np.bool_)):
-            raise TypeError(f"progress: expected a bool, got {type(self.progress).__name__}")
+        for name in ("progress", "multistep"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
         return replace(
             self,
             method=method,
@@ -109,13 +119,17 @@ class Problem:
     ``tau`` and returns the scalar diffusion ``D(tau)``; ``forward_time(tau)``
     maps solver time to the process's forward time for messages; ``autonomous``
     says whether the coefficients are independent of ``tau`` (lets backward Euler
-    reuse factorisations).
+    reuse factorisations).  ``linear_coefficients``, for a drift ``v = a(tau) x``
+    with scalar diffusion ``D(tau)`` only: maps an array of solver times to the
+    arrays ``(a, D)``, bit for bit the values ``set_coefficients`` uses; it enables
+    the compiled multi-step loop of fixed-step explicit solves.
     """
 
     operator: FluxOperator
     set_coefficients: Callable[[float, int], float]
     forward_time: Callable[[float], float]
     autonomous: bool = False
+    linear_coefficients: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass
@@ -151,6 +165,16 @@ class _Rejected(Exception):
 
     def __init__(self, dt_max: float) -> None:
         self.dt_max = dt_max
+
+
+def _positivity_error(dt: float, dt_max: float, cfl_safety: float, t: float,
+                      step: int) -> SolverError:
+    """The error of a fixed step ``dt`` beyond the positivity limit
+    (``dt_max = cfl_safety / rate``) at forward time ``t``."""
+    return SolverError(
+        f"dt={dt:.4g} exceeds the positivity limit {dt_max / cfl_safety:.4g} at "
+        f"t={t:.6g} (step {step}); use a smaller dt or method='auto'"
+    )
 
 
 class Integrator:
@@ -226,6 +250,84 @@ class Integrator:
         total = self._stage(1.0 / 3.0, u, 2.0 / 3.0, self.stage2, dt, self.trial,
                             tau + 0.5 * dt, step, error)
         return math.sqrt(total / u.size), dt_cfl
+
+    def fixed_linear_steps(self, tau: float, target: float, step: int, scheme: str,
+                           bar) -> tuple[float, int]:
+        """Every fixed step from ``tau`` to the output time ``target`` in compiled
+        chunks (:meth:`FluxOperator.linear_steps`): the step sizes, the stage times
+        and the checks before each step are those of the loop in :func:`integrate`,
+        the stages and the bookkeeping those of :meth:`explicit_step`, so snapshots,
+        statistics and error messages equal the per-step path's.  Returns the new
+        ``(tau, step)``."""
+        options, problem, stats = self.options, self.problem, self.stats
+        method_id = MULTISTEP_METHODS[scheme]
+        dt_fixed = float(options.dt)
+        end = target - 1e-14 * max(1.0, abs(target))
+        cap = _CHUNK_PROGRESS if options.progress else _CHUNK
+        while tau < end:
+            starts, dts, taus = [], [], []
+            t, k, pending = tau, step, None
+            while t < end and len(dts) < cap:
+                if k >= options.max_steps:
+                    pending = SolverError(
+                        f"max_steps={options.max_steps} reached at t={problem.forward_time(t):.6g}"
+                    )
+                    break
+                remaining = target - t
+                dt = min(dt_fixed, remaining)
+                if remaining < dt * (1 + 1e-9):
+                    dt = remaining
+                if dt <= 1e-14 * max(1.0, abs(t)):
+                    pending = SolverError(
+                        f"step size underflow (dt={dt:.3g}) at t={problem.forward_time(t):.6g}"
+                        f" (step {k})"
+                    )
+                    break
+                starts.append(t)
+                dts.append(dt)
+                taus.append(t)
+                if method_id == _multistep.SSPRK2:
+                    taus.append(t + dt)
+                elif method_id == _multistep.SSPRK3:
+                    taus += [t + dt, t + 0.5 * dt]
+                t += dt
+                k += 1
+            if dts:
+                self._run_chunk(method_id, starts, dts, taus, step, bar)
+                tau, step = t, k
+            if pending is not None:
+                raise pending
+        return tau, step
+
+    def _run_chunk(self, method_id, starts, dts, taus, step, bar) -> None:
+        """One compiled call over the planned steps; raises the stepper's errors."""
+        stats = self.stats
+        scales, diffusions = self.problem.linear_coefficients(np.array(taus))
+        state = np.array([stats.min_density, stats.max_mass_error, 0.0, 0.0, 0.0])
+        fields = (self.u, self.trial, self.stage1, self.stage2)
+        done, kind, stage, n_rhs = self.op.linear_steps(
+            fields, method_id, np.array(dts), np.ascontiguousarray(scales, dtype=float),
+            np.ascontiguousarray(diffusions, dtype=float), (self.atol, self.options.rtol),
+            self.mass0, state)
+        if done % 2:
+            self.u, self.trial = self.trial, self.u
+        stats.n_rhs += n_rhs
+        stats.n_steps += done
+        stats.n_explicit += done
+        stats.min_density = float(state[_multistep.MIN_DENSITY])
+        stats.max_mass_error = float(state[_multistep.MAX_MASS_ERROR])
+        self.last_min = float(state[_multistep.LAST_MIN])
+        self.last_mass = float(state[_multistep.LAST_MASS])
+        self.last_rate = float(state[_multistep.LAST_RATE])
+        bar.update(sum(dts[:done]))
+        if kind == _multistep.NON_FINITE:
+            stages = _multistep.STAGES[method_id]
+            out = self.trial if stage == stages - 1 else (self.stage1, self.stage2)[stage]
+            self._non_finite(out, taus[done * stages + stage], step + done)
+        if kind == _multistep.POSITIVITY:
+            raise _positivity_error(dts[done], self.options.cfl_safety / self.last_rate,
+                                    self.options.cfl_safety,
+                                    self.problem.forward_time(starts[done]), step + done)
 
     # -------------------------------------------------------------- implicit
     def _solver(self, tau_end: float, dt: float):
@@ -323,9 +425,14 @@ def integrate(
         bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} [{elapsed}<{remaining}]",
     )
     step = 0
+    compiled = (fixed and mode == "explicit" and options.multistep
+                and problem.linear_coefficients is not None)
     try:
         for index in range(1, len(tau_eval)):
             target = float(tau_eval[index])
+            if compiled:
+                tau, step = integrator.fixed_linear_steps(tau, target, step, explicit_scheme,
+                                                          bar)
             while tau < target - 1e-14 * max(1.0, abs(target)):
                 if step >= options.max_steps:
                     raise SolverError(
@@ -352,12 +459,8 @@ def integrate(
                         dt_cfl = math.inf
                 except _Rejected as rejected:
                     if fixed:
-                        raise SolverError(
-                            f"dt={dt:.4g} exceeds the positivity limit "
-                            f"{rejected.dt_max / options.cfl_safety:.4g} at "
-                            f"t={problem.forward_time(tau):.6g} (step {step}); use a smaller dt "
-                            "or method='auto'"
-                        ) from None
+                        raise _positivity_error(dt, rejected.dt_max, options.cfl_safety,
+                                                problem.forward_time(tau), step) from None
                     stats.n_rejected += 1
                     if method == "auto" and rejected.dt_max < dt / options.stiffness_ratio:
                         mode = "implicit"
