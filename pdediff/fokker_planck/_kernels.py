@@ -489,6 +489,34 @@ def separable_rate(a1, b1, present0, present1, present2):
     return total
 
 
+@njit(cache=True, error_model="numpy")
+def stage_blocks(shape) -> tuple[int, int]:
+    """``(blocks, rows per block)`` of the stage reductions for a 3-D ``shape`` (a
+    shape-only split: the same for every thread count)."""
+    rows = shape[0] * shape[1]
+    blocks = min(rows, _BLOCKS)
+    return blocks, (rows + blocks - 1) // blocks
+
+
+@njit(cache=True, error_model="numpy")
+def stage_result(partial, blocks, scheme, separable, a1, b1, shape):
+    """Combine the block slots of a stage in a fixed order into ``(rate, min, sum,
+    error_sum)`` (the separable Scharfetter–Gummel rate from the 1-D arrays)."""
+    rate = 0.0
+    smallest = np.inf
+    total = 0.0
+    errors = 0.0
+    for block in range(blocks):
+        if not partial[block, 0] <= rate:
+            rate = partial[block, 0]
+        smallest = min(smallest, partial[block, 1])
+        total += partial[block, 2]
+        errors += partial[block, 3]
+    if scheme == SCHEME_SG and separable:
+        rate = separable_rate(a1, b1, shape[0] > 1, shape[1] > 1, shape[2] > 1)
+    return rate, smallest, total, errors
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def stage(
     u, u0, out, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
@@ -513,31 +541,19 @@ def stage(
     the kernel: allocations in parallel threads contend).  Returns
     ``(rate, min, sum, error_sum)``; a non-finite value anywhere makes ``sum``
     non-finite.  Each row is computed in one loop (no loop-carried dependence) and
-    reduced in a second loop while it is in L1.
+    reduced in a second loop while it is in L1.  The compiled multi-step loop
+    (:mod:`._multistep`) runs the same three parts: :func:`stage_blocks`, the
+    parallel loop over :func:`_block`, :func:`stage_result`.
     """
-    n0, n1, n2 = u.shape
-    rows = n0 * n1
-    blocks = min(rows, _BLOCKS)
-    size = (rows + blocks - 1) // blocks
+    blocks, size = stage_blocks(u.shape)
+    rows = u.shape[0] * u.shape[1]
     for block in prange(blocks):
         start = np.int64(block) * size
         stop = min(rows, start + size)
         _block(u, u0, out, rates[block], start, stop, alpha, beta, dt, rhs_only, separable, a1,
                b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
                partial[block], partial_bits[block])
-    rate = 0.0
-    smallest = np.inf
-    total = 0.0
-    errors = 0.0
-    for block in range(blocks):
-        if not partial[block, 0] <= rate:
-            rate = partial[block, 0]
-        smallest = min(smallest, partial[block, 1])
-        total += partial[block, 2]
-        errors += partial[block, 3]
-    if scheme == SCHEME_SG and separable:
-        rate = separable_rate(a1, b1, n0 > 1, n1 > 1, n2 > 1)
-    return rate, smallest, total, errors
+    return stage_result(partial, blocks, scheme, separable, a1, b1, u.shape)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

@@ -6,9 +6,11 @@ velocity ``v = a(tau) x`` and scalar diffusion ``D(tau)`` needs, per stage, only
 scalars.  :func:`linear_steps` advances such a solve over many steps in one call:
 per stage it rebuilds the 1-D face coefficients with
 :func:`._kernels.linear_face_coefficients` when ``(a, D)`` differ from the previous
-stage's (autonomous processes: once per call) and calls the fused stage
-:func:`._kernels.stage` itself, with the arguments the per-step Python stepper
-passes, so every stage gives the same bits as on that path.  It does the stepper's
+stage's (autonomous processes: once per call) and runs the body of the fused stage
+:func:`._kernels.stage` (its block split, its parallel loop over
+:func:`._kernels._block`, its fixed-order combination) with the arguments the
+per-step Python stepper passes, so every stage gives the same bits as on that
+path.  It does the stepper's
 bookkeeping (finiteness, the positivity limit ``dt max_i c_i <= 1`` per stage, the
 running minimum and the mass error against ``mass0``) and stops at the first
 failing stage, whose step, stage and kind it returns for the caller to raise the
@@ -21,9 +23,10 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+import numpy as np
+from numba import njit, prange
 
-from ._kernels import linear_face_coefficients, stage
+from ._kernels import _block, linear_face_coefficients, stage_blocks, stage_result
 
 EULER = 0
 SSPRK2 = 1
@@ -55,7 +58,7 @@ def _prepare(scale, diffusion, edges, spacing, periodic, active, scheme, a1, b1,
                                      b1[p])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edges, spacing,
                  periodic, active, scheme, a1, b1, an, bn, dh, atol, rtol, mass0, partial,
                  partial_bits, rates, state):
@@ -80,6 +83,8 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
     ``dt * rate > 1``) of stage ``stage`` of step ``accepted``, and the stages run.
     """
     stages = STAGES[method]
+    blocks, size = stage_blocks(u.shape)
+    rows = u.shape[0] * u.shape[1]
     n_rhs = 0
     min_density = state[MIN_DENSITY]
     max_mass_error = state[MAX_MASS_ERROR]
@@ -105,6 +110,8 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
             error_in = 0.0
             error_0 = 0.0
             want_error = False
+            atol_q = 1.0
+            rtol_q = 0.0
             if j == stages - 1:
                 target = trial
             if j == 1:
@@ -117,13 +124,21 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
                 source = stage2
                 alpha, beta = 1.0 / 3.0, 2.0 / 3.0
                 error_in, error_0, want_error = 2.0, -1.0, True
+            if want_error:
+                atol_q, rtol_q = atol, rtol
             if method == SSPRK3 and j == 1:
                 target = stage2
             n_rhs += 1
-            rate, smallest, total, _ = stage(
-                source, u, target, alpha, beta, dt, False, True, a1, b1, an, bn, dh, periodic,
-                scheme, error_in, error_0, atol if want_error else 1.0,
-                rtol if want_error else 0.0, want_error, partial, partial_bits, rates)
+            # The body of _kernels.stage (not a call of it: a parallel function
+            # called from compiled code gave crashes with cached code).
+            for block in prange(blocks):
+                start = np.int64(block) * size
+                stop = min(rows, start + size)
+                _block(source, u, target, rates[block], start, stop, alpha, beta, dt, False,
+                       True, a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol_q,
+                       rtol_q, want_error, partial[block], partial_bits[block])
+            rate, smallest, total, _ = stage_result(partial, blocks, scheme, True, a1, b1,
+                                                    u.shape)
             state[LAST_RATE] = rate
             if not (math.isfinite(total) and math.isfinite(rate)):
                 return s, NON_FINITE, j, n_rhs
