@@ -259,7 +259,7 @@ class Integrator:
         the stages and the bookkeeping those of :meth:`explicit_step`, so snapshots,
         statistics and error messages equal the per-step path's.  Returns the new
         ``(tau, step)``."""
-        options, problem, stats = self.options, self.problem, self.stats
+        options, problem = self.options, self.problem
         method_id = MULTISTEP_METHODS[scheme]
         dt_fixed = float(options.dt)
         end = target - 1e-14 * max(1.0, abs(target))
