@@ -10,14 +10,21 @@ on [-5, 5]^d with no-flux walls, a Gaussian mixture start and a fixed step
 1024^2 and 96^3 cells.  Timed:
 
 * pdediff ``solve_forward(method="euler", dt=dt)`` and ``method="ssprk3"`` (three
-  fused stages per step; reported per stage);
+  fused stages per step; reported per stage): the compiled multi-step loop, one numba
+  call for all steps;
+* the same Euler solve through the per-step Python stepper
+  (``StepperOptions(multistep=False)``, one numba call per stage), the path the loop
+  replaced;
 * a naive numba kernel (central fluxes ``v (u_L + u_R)/2 - D (u_R - u_L)/h``, one pass
   per step into a second array, ``parallel=True, fastmath=True``), the hand-written
   reference;
 * py-pde's ``EulerSolver`` (numba backend), stepper built once and reused.
 
 Every contender runs ``--repeats`` times, interleaved (the machine is shared), and the
-best time is kept.  Ratios are throughput ratios (cells x steps / s).  The roofline
+best time is kept.  Ratios are throughput ratios (cells x steps / s).  A second,
+single-threaded A/B (``numba.set_num_threads(1)``; loop against per-step Euler and
+SSPRK3 at 512^2, interleaved, best of ``--repeats``) separates the loop's saving from
+the thread count and the load.  The roofline
 line gives the bytes each code moves per cell update (pdediff Euler: read u, write
 u_new = 16 B; an SSPRK3 stage reads u and u0 and writes one array, 24 B, the first
 stage 16 B) against the copy bandwidth measured in the same run.  Writes
@@ -27,6 +34,8 @@ stage 16 B) against the copy bandwidth measured in the same run.  Writes
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -43,7 +52,9 @@ import environment  # noqa: E402
 
 import pdediff  # noqa: E402
 from pdediff.distributions import GaussianMixture  # noqa: E402
+from pdediff.fokker_planck import forward as forward_module  # noqa: E402
 from pdediff.fokker_planck import solve_forward  # noqa: E402
+from pdediff.fokker_planck.stepping import StepperOptions  # noqa: E402
 
 RATE = 1.0
 DIFFUSION = 0.5
@@ -111,7 +122,22 @@ def problem(cells: int, ndim: int):
     return grid, p0, dt
 
 
-def time_pdediff(grid, p0, dt, steps, method):
+@contextlib.contextmanager
+def per_step_path():
+    """Within the block, ``solve_forward`` runs its fixed steps through the per-step
+    Python stepper (``StepperOptions(multistep=False)``)."""
+    original = forward_module.StepperOptions
+    forward_module.StepperOptions = functools.partial(StepperOptions, multistep=False)
+    try:
+        yield
+    finally:
+        forward_module.StepperOptions = original
+
+
+def time_pdediff(grid, p0, dt, steps, method, per_step=False):
+    if per_step:
+        with per_step_path():
+            return time_pdediff(grid, p0, dt, steps, method)
     start = time.perf_counter()
     solution = solve_forward(p0, grid, pdediff.OU(RATE, 1.0), [0.0, dt * steps], method=method,
                              dt=dt)
@@ -158,6 +184,7 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
     # Warm-up: compile or load caches, build py-pde's stepper.
     time_pdediff(grid, p0, dt, 2, "euler")
     time_pdediff(grid, p0, dt, 2, "ssprk3")
+    time_pdediff(grid, p0, dt, 2, "euler", per_step=True)
     time_naive(grid, p0, dt, 2)
     pypde = None
     if with_pypde:
@@ -166,10 +193,15 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
             time_pypde(pypde[1], pypde[2], dt, 2)
         except ImportError:
             pypde = None
-    best = {"euler": np.inf, "ssprk3": np.inf, "naive": np.inf, "py-pde": np.inf}
+    best = {"euler": np.inf, "ssprk3": np.inf, "naive": np.inf, "py-pde": np.inf,
+            "euler_per_step": np.inf}
     for _ in range(repeats):
         seconds, euler = time_pdediff(grid, p0, dt, steps, "euler")
         best["euler"] = min(best["euler"], seconds)
+        seconds, euler_per_step = time_pdediff(grid, p0, dt, steps, "euler", per_step=True)
+        best["euler_per_step"] = min(best["euler_per_step"], seconds)
+        if euler_per_step.p.tobytes() != euler.p.tobytes():
+            raise AssertionError("compiled loop and per-step path differ")
         seconds, naive = time_naive(grid, p0, dt, steps)
         best["naive"] = min(best["naive"], seconds)
         seconds, ssprk3 = time_pdediff(grid, p0, dt, steps, "ssprk3")
@@ -186,8 +218,10 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
             "pdediff_euler": euler_rate,
             "pdediff_ssprk3_stage": stage_rate,
             "naive_numba": updates / best["naive"],
+            "pdediff_euler_per_step": updates / best["euler_per_step"],
         },
         "euler_over_naive": best["naive"] / best["euler"],
+        "euler_loop_over_per_step": best["euler_per_step"] / best["euler"],
         "ssprk3_stage_time_over_euler_step": (best["ssprk3"] / 3) / best["euler"],
         "euler_mass_error": euler.metadata["max_mass_error"],
         "euler_min_density": float(euler.p[-1].min()),
@@ -201,6 +235,35 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
     return result
 
 
+def single_thread_ab(cells, ndim, steps, repeats):
+    """Compiled loop against the per-step stepper with one numba thread, interleaved
+    in this process (best of ``repeats``; ratios > 1: the loop is faster)."""
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        grid, p0, dt = problem(cells, ndim)
+        best = {}
+        for method in ("euler", "ssprk3"):
+            for per_step in (False, True):
+                time_pdediff(grid, p0, dt, 2, method, per_step)
+        for _ in range(repeats):
+            for method in ("euler", "ssprk3"):
+                for per_step in (False, True):
+                    key = f"{method}_{'per_step' if per_step else 'loop'}"
+                    seconds = time_pdediff(grid, p0, dt, steps, method, per_step)[0]
+                    best[key] = min(best.get(key, np.inf), seconds)
+    finally:
+        numba.set_num_threads(threads)
+    return {
+        "cells": list(grid.shape), "steps": steps, "repeats": repeats,
+        "best_s": best,
+        "us_per_step": {k: 1e6 * v / steps for k, v in best.items()},
+        "euler_loop_over_per_step": best["euler_per_step"] / best["euler_loop"],
+        "ssprk3_loop_over_per_step": best["ssprk3_per_step"] / best["ssprk3_loop"],
+        "load_after": os.getloadavg(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="256x2,512x2,1024x2,96x3",
@@ -209,6 +272,8 @@ def main() -> None:
                         help="cell updates per timed run (sets the step count per case)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-pypde", action="store_true")
+    parser.add_argument("--no-ab", action="store_true",
+                        help="skip the single-thread loop vs per-step A/B at 512^2")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "forward.json"))
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -227,9 +292,15 @@ def main() -> None:
         }
         cases[case] = result
         print(case, json.dumps({k: result[k] for k in ("point_updates_per_s", "euler_over_naive",
+                                                        "euler_loop_over_per_step",
                                                         "ssprk3_stage_time_over_euler_step")}
                                | ({"euler_over_pypde": result["euler_over_pypde"]}
                                   if "euler_over_pypde" in result else {})), flush=True)
+    ab = None
+    if not args.no_ab:
+        ab = single_thread_ab(512, 2, max(10, int(args.updates / 512**2)), args.repeats)
+        print("1-thread A/B 512x2", json.dumps({k: ab[k] for k in (
+            "us_per_step", "euler_loop_over_per_step", "ssprk3_loop_over_per_step")}), flush=True)
     targets = {}
     if "512x2" in cases:
         c = cases["512x2"]
@@ -243,6 +314,7 @@ def main() -> None:
         "environment": environment.describe(load_before, os.getloadavg()),
         "numba_threads": numba.get_num_threads(),
         "cases": cases,
+        "single_thread_loop_vs_per_step": ab,
         "targets_met": targets,
         "note": "machine shared with other jobs: best of interleaved repeats, ratios in one process",
     }

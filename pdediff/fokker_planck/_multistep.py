@@ -85,6 +85,10 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
     stages = STAGES[method]
     blocks, size = stage_blocks(u.shape)
     rows = u.shape[0] * u.shape[1]
+    # Run-time bools, not the literals False/True: literal arguments would compile
+    # second copies of _block and its row kernels (twice the compilation time).
+    separable = dts.size >= 0
+    rhs_only = not separable
     n_rhs = 0
     min_density = state[MIN_DENSITY]
     max_mass_error = state[MAX_MASS_ERROR]
@@ -134,10 +138,10 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
             for block in prange(blocks):
                 start = np.int64(block) * size
                 stop = min(rows, start + size)
-                _block(source, u, target, rates[block], start, stop, alpha, beta, dt, False,
-                       True, a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol_q,
+                _block(source, u, target, rates[block], start, stop, alpha, beta, dt, rhs_only,
+                       separable, a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol_q,
                        rtol_q, want_error, partial[block], partial_bits[block])
-            rate, smallest, total, _ = stage_result(partial, blocks, scheme, True, a1, b1,
+            rate, smallest, total, _ = stage_result(partial, blocks, scheme, separable, a1, b1,
                                                     u.shape)
             state[LAST_RATE] = rate
             if not (math.isfinite(total) and math.isfinite(rate)):

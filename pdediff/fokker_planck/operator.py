@@ -99,8 +99,11 @@ class FluxOperator:
         self._a1t, self._b1t = tuple(self._a1), tuple(self._b1)
         self._ant, self._bnt = tuple(self._an), tuple(self._bn)
         self._matrix_pattern = None
-        # Writable copies: one array type, so the kernel can index the tuple at run time.
+        # Read-only copies: one array type (the kernel indexes the tuple at run time),
+        # the type prepare() passes (no second compilation of the coefficient kernel).
         self._edges1t = tuple(np.array(edges, dtype=float) for edges in self._edges1)
+        for edges in self._edges1t:
+            edges.flags.writeable = False
         self._active3 = np.zeros(3, dtype=np.bool_)
         self._active3[list(self.layout)] = True
 
