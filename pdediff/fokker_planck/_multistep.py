@@ -9,8 +9,8 @@ per stage it rebuilds the 1-D face coefficients with
 stage's (autonomous processes: once per call) and runs the body of the fused stage
 :func:`._kernels.stage` (its block split, its parallel loop over
 :func:`._kernels._block`, its fixed-order combination) with the arguments the
-per-step Python stepper passes, so every stage gives the same bits as on that
-path.  It does the stepper's
+per-step Python stepper passes (less the embedded error sum, which a fixed step discards), so every stage
+gives the same bits as on that path.  It does the stepper's
 bookkeeping (finiteness, the positivity limit ``dt max_i c_i <= 1`` per stage, the
 running minimum and the mass error against ``mass0``) and stops at the first
 failing stage, whose step, stage and kind it returns for the caller to raise the
@@ -60,7 +60,7 @@ def _prepare(scale, diffusion, edges, spacing, periodic, active, scheme, a1, b1,
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edges, spacing,
-                 periodic, active, scheme, a1, b1, an, bn, dh, atol, rtol, mass0, partial,
+                 periodic, active, scheme, a1, b1, an, bn, dh, mass0, partial,
                  partial_bits, rates, state):
     """Advance ``u`` by ``dts.size`` fixed explicit steps.
 
@@ -106,30 +106,24 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
                 _prepare(scale, diffusion, edges, spacing, periodic, active, scheme, a1, b1, dh)
                 last_scale = scale
                 last_diffusion = diffusion
-            # The stage arguments of Integrator.explicit_step, stage by stage.
+            # The stage arguments of Integrator.explicit_step, stage by stage, without
+            # the embedded error sum (a fixed step discards it; the stage values do
+            # not depend on it).
             alpha = 0.0
             beta = 1.0
             source = u
             target = stage1
-            error_in = 0.0
-            error_0 = 0.0
-            want_error = False
-            atol_q = 1.0
-            rtol_q = 0.0
             if j == stages - 1:
                 target = trial
             if j == 1:
                 source = stage1
                 if method == SSPRK2:
-                    alpha, beta, error_in, want_error = 0.5, 0.5, 1.0, True
+                    alpha, beta = 0.5, 0.5
                 else:
                     alpha, beta = 0.75, 0.25
             elif j == 2:
                 source = stage2
                 alpha, beta = 1.0 / 3.0, 2.0 / 3.0
-                error_in, error_0, want_error = 2.0, -1.0, True
-            if want_error:
-                atol_q, rtol_q = atol, rtol
             if method == SSPRK3 and j == 1:
                 target = stage2
             n_rhs += 1
@@ -139,8 +133,8 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
                 start = np.int64(block) * size
                 stop = min(rows, start + size)
                 _block(source, u, target, rates[block], start, stop, alpha, beta, dt, rhs_only,
-                       separable, a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol_q,
-                       rtol_q, want_error, partial[block], partial_bits[block])
+                       separable, a1, b1, an, bn, dh, periodic, scheme, 0.0, 0.0, 1.0, 0.0,
+                       rhs_only, partial[block], partial_bits[block])
             rate, smallest, total, _ = stage_result(partial, blocks, scheme, separable, a1, b1,
                                                     u.shape)
             state[LAST_RATE] = rate

@@ -61,7 +61,9 @@ def solve_forward(
         Local error tolerances (``atol=None``: ``1e-3 rtol max(p0)``).
     dt
         A fixed step instead of adaptive control (raises if it violates the
-        positivity limit of an explicit method).
+        positivity limit of an explicit method).  Explicit methods then run all the
+        steps up to each output time in one compiled call (``docs/numerics``,
+        "SSP Runge–Kutta time stepping"; same results as stepping from Python).
     first_step, max_steps, stiffness_ratio, progress
         Initial step, step budget, the ratio of accuracy step to positivity step
         above which ``"auto"`` goes implicit, and a tqdm progress bar.

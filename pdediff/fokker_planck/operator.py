@@ -219,7 +219,6 @@ class FluxOperator:
         dts: np.ndarray,
         scales: np.ndarray,
         diffusions: np.ndarray,
-        error: tuple[float, float],
         mass0: float,
         state: np.ndarray,
     ) -> tuple[int, int, int, int]:
@@ -230,16 +229,15 @@ class FluxOperator:
 
         ``fields = (u, trial, stage1, stage2)`` (3-D work fields; the solution moves
         between ``u`` and ``trial``), ``method_id`` one of ``_multistep.EULER``,
-        ``SSPRK2``, ``SSPRK3``, ``dts`` the step sizes, ``error = (atol, rtol)`` of
-        the embedded error sums, ``mass0`` the reference mass and ``state`` the
-        bookkeeping array.  Returns ``(accepted, kind, stage, n_rhs)``; the operator
+        ``SSPRK2``, ``SSPRK3``, ``dts`` the step sizes, ``mass0`` the reference mass
+        and ``state`` the bookkeeping array.  Returns ``(accepted, kind, stage, n_rhs)``; the operator
         is left prepared for the last stage run."""
         u, trial, stage1, stage2 = fields
         done, kind, stage_index, n_rhs = _multistep.linear_steps(
             u, trial, stage1, stage2, method_id, dts, scales, diffusions, self._edges1t,
             self.spacing3, self.periodic3, self._active3, self.scheme_id, self._a1t,
-            self._b1t, self._ant, self._bnt, self._dh3, float(error[0]), float(error[1]),
-            float(mass0), self._partial, self._partial_bits, self._rates, state,
+            self._b1t, self._ant, self._bnt, self._dh3, float(mass0), self._partial,
+            self._partial_bits, self._rates, state,
         )
         if n_rhs:
             last = done * _multistep.STAGES[method_id] + (stage_index if kind else -1)

@@ -16,16 +16,22 @@
   The LU round-off below zero is projected away and the mass restored (a provable
   round-off correction, recorded as ``max_projection_mass``; see
   :meth:`Integrator._backward_euler`).
+* ``"auto"``: SSPRK3 while it is accurate at the positivity-CFL step; backward Euler
+  while the accuracy-controlled step exceeds ``stiffness_ratio`` times the CFL step
+  (stiff phases, e.g. reverse solves as ``t -> 0``); it switches back when the CFL step
+  recovers.
 
 Every explicit stage is one fused pass (:meth:`FluxOperator.stage`) written so that
 its result is nonnegative by construction, not to round-off, whenever the stage
 satisfies ``dt max_i c_i <= 1`` (see :mod:`._kernels`).  All reductions (mass, min,
 error norms) use fixed blocks, so a solve gives the same bits for any number of
 numba threads.
-* ``"auto"``: SSPRK3 while it is accurate at the positivity-CFL step; backward Euler
-  while the accuracy-controlled step exceeds ``stiffness_ratio`` times the CFL step
-  (stiff phases, e.g. reverse solves as ``t -> 0``); it switches back when the CFL step
-  recovers.
+
+Fixed-step explicit solves of a linear drift ``a(tau) x`` with scalar diffusion (every
+forward solve with ``dt=``; the problem supplies ``linear_coefficients``) run their
+steps in compiled chunks (:meth:`Integrator.fixed_linear_steps`, kernel
+:mod:`._multistep`): same bits, statistics and errors as the per-step path, which
+``StepperOptions(multistep=False)`` forces.
 
 Adaptive control follows ``scipy.integrate``: the error of a step is the RMS over
 cells of ``e_i / (atol + rtol max(|u_i|, |u_i^new|))``; a step is accepted when it is
@@ -307,8 +313,7 @@ class Integrator:
         fields = (self.u, self.trial, self.stage1, self.stage2)
         done, kind, stage, n_rhs = self.op.linear_steps(
             fields, method_id, np.array(dts), np.ascontiguousarray(scales, dtype=float),
-            np.ascontiguousarray(diffusions, dtype=float), (self.atol, self.options.rtol),
-            self.mass0, state)
+            np.ascontiguousarray(diffusions, dtype=float), self.mass0, state)
         if done % 2:
             self.u, self.trial = self.trial, self.u
         stats.n_rhs += n_rhs
