@@ -86,6 +86,21 @@ def test_loop_equals_the_per_step_path_for_the_other_processes(process, monkeypa
     assert _statistics(loop) == _statistics(per_step)
 
 
+def test_auto_with_a_fixed_step_is_the_loop_and_equals_the_per_step_path(monkeypatch):
+    """``method="auto"`` with ``dt`` never leaves explicit SSPRK3 (a fixed step
+    exceeding the positivity limit is an error, not a switch): it takes the loop and
+    gives the per-step path's bits."""
+    grid = pdediff.Grid([(-3.0, 3.0)] * 2, 16)
+    p0 = _law(2).cell_average(grid)
+    loop, per_step = _both(monkeypatch, p0, grid, pdediff.VP(), [0.0, 0.01, 0.02],
+                           method="auto", dt=1e-3)
+    ssprk3 = _solve(True, monkeypatch, p0, grid, pdediff.VP(), [0.0, 0.01, 0.02],
+                    method="ssprk3", dt=1e-3)
+    assert loop.p.tobytes() == per_step.p.tobytes() == ssprk3.p.tobytes()
+    assert _statistics(loop) == _statistics(per_step)
+    assert loop.metadata["n_implicit"] == 0
+
+
 def test_the_loop_is_the_path_taken(monkeypatch):
     """Claim: a fixed-dt Euler/SSPRK solve runs no per-step Python stage.  With
     Integrator.explicit_step broken, the loop path still solves and the per-step
@@ -97,7 +112,7 @@ def test_the_loop_is_the_path_taken(monkeypatch):
         raise AssertionError("per-step stage called")
 
     monkeypatch.setattr(stepping.Integrator, "explicit_step", broken)
-    for method in ["euler", "ssprk2", "ssprk3"]:
+    for method in ["euler", "ssprk2", "ssprk3", "auto"]:
         forward_module.solve_forward(p0, grid, pdediff.OU(), [0.0, 0.01], method=method,
                                      dt=1e-3)
     with pytest.raises(AssertionError, match="per-step stage called"):
