@@ -230,8 +230,8 @@ class FluxOperator:
         ``fields = (u, trial, stage1, stage2)`` (3-D work fields; the solution moves
         between ``u`` and ``trial``), ``method_id`` one of ``_multistep.EULER``,
         ``SSPRK2``, ``SSPRK3``, ``dts`` the step sizes, ``mass0`` the reference mass
-        and ``state`` the bookkeeping array.  Returns ``(accepted, kind, stage, n_rhs)``; the operator
-        is left prepared for the last stage run."""
+        and ``state`` the bookkeeping array.  Returns ``(accepted, kind, stage,
+        n_rhs)``; the operator is left prepared for the last stage run."""
         u, trial, stage1, stage2 = fields
         done, kind, stage_index, n_rhs = _multistep.linear_steps(
             u, trial, stage1, stage2, method_id, dts, scales, diffusions, self._edges1t,
