@@ -118,7 +118,8 @@ def numpy_reverse_sde(x_T: np.ndarray, process: VP, steps: int, seed: int) -> np
 
 
 # ----------------------------------------------------------------- numba reference
-@numba.njit(parallel=True, cache=True)
+# error_model="numpy" (no zero-divisor test on the divisions), as in pdediff's kernel.
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def reference_step(x, z, means, prec, logc, a, g2, h, noise_scale, score_only, s_out):
     """One EM step for a 2-D mixture, written by hand: per particle two passes over
     the components (max logit, then weights), everything in registers."""

@@ -26,6 +26,11 @@ def _fused_scores(process):
         "points": exact(Points(MEANS, WEIGHTS), process),
         "kernel": KernelScore(samples, 0.3, process),
         "kernel-empirical": KernelScore(samples, 0.0, process),
+        # Two identical components: the largest term is tied at every point (both
+        # weights are exp(0) = 1 in the generic path; the fused one skips one exp).
+        "tied": exact(GaussianMixture(np.repeat(MEANS[:1], 2, axis=0), [0.2, 0.2], [0.5, 0.5]),
+                      process),
+        "single": exact(GaussianMixture(MEANS[:1], COVS_FULL[:1]), process),
     }
 
 
