@@ -50,6 +50,10 @@ _CHUNKS = 256
 # exp(-744.44)).
 _EXP_UNDERFLOW = -746.0
 
+# Up to this many components the fused kernel walks the softmax terms by index
+# (branch-free); past it, by a test per term (measured: 4 and 64 components).
+_WALK_MAX = 8
+
 
 @numba.njit(parallel=True, cache=True)
 def velocity(x, s, ax, bs, out):  # pragma: no cover - compiled
@@ -144,13 +148,14 @@ def _stage_score(
             q += d2 * y2
         y[k, 0] = y0
         y[k, 1] = y1
-        y[k, 2] = y2
+        if n > 2:
+            y[k, 2] = y2
         v = logc[j, k] - 0.5 * q
         lw[k] = v
         if v > top:
             top = v
             kt = k
-    if -np.inf < top < np.inf:
+    if K <= _WALK_MAX and -np.inf < top < np.inf:
         # lw[kt] - top is exactly 0 and exp(0) = 1: the largest term needs no exp.
         # The other K - 1 terms go by index into ex[0 .. K-2] and ex[K-1] holds
         # the 1: no data-dependent branch to mispredict, and no store whose
@@ -166,15 +171,23 @@ def _stage_score(
             lw[k] = w
             total += w
     else:
-        # A non-finite top (every term -inf, or a +inf term) makes every weight
-        # NaN, as in the distribution kernel.
+        # Many components: one mispredicted test per particle (e == 0 at the
+        # largest term) costs less than the index arithmetic on every term.  A
+        # non-finite top (every term -inf, or a +inf term) makes every e NaN and
+        # every weight NaN, as in the distribution kernel.
         total = 0.0
         for k in range(K):
-            w = math.exp(lw[k] - top)
+            e = lw[k] - top
+            if e == 0.0:
+                w = 1.0
+            elif e < _EXP_UNDERFLOW:
+                w = 0.0
+            else:
+                w = math.exp(e)
             lw[k] = w
             total += w
-    # Entries past n are zeros (y[k, d] = 0 there), so the 3-entry sums below add
-    # exact zeros: the same bits as sums over n entries, without the branches.
+    # For n = 1, y[k, 1] = 0, so the 2-entry sums below add exact zeros: the same
+    # bits as sums over n entries.  The third entry only exists for n = 3.
     s0 = 0.0
     s1 = 0.0
     s2 = 0.0
@@ -183,14 +196,18 @@ def _stage_score(
         lw[k] = r
         s0 -= r * y[k, 0]
         s1 -= r * y[k, 1]
-        s2 -= r * y[k, 2]
+        if n > 2:
+            s2 -= r * y[k, 2]
     div = 0.0
     if track:
         for k in range(K):
             u0 = y[k, 0] + s0
             u1 = y[k, 1] + s1
-            u2 = y[k, 2] + s2
-            div += lw[k] * ((u0 * u0 + u1 * u1 + u2 * u2) - trace[j, k])
+            yy = u0 * u0 + u1 * u1
+            if n > 2:
+                u2 = y[k, 2] + s2
+                yy += u2 * u2
+            div += lw[k] * (yy - trace[j, k])
     return s0, s1, s2, div
 
 
