@@ -16,8 +16,9 @@ Contenders (timed interleaved, best of ``--repeats``, numba threads as configure
   background from the chunk-seeded streams);
 * ``pdediff_generic``: the same call with ``fused=False`` (score array, then update);
 * ``reference``: a hand-written numba kernel for exactly this problem (2-D unrolled,
-  one pass per particle, logits recomputed rather than stored), with the noise of
-  each step drawn by one ``numpy.random.Generator``;
+  one pass per particle, logits recomputed rather than stored, numpy's error model
+  like pdediff's kernel), with the noise of each step drawn by one
+  ``numpy.random.Generator``;
 * ``numpy``: the sampler written with numpy arrays (log-sum-exp with einsum).
 
 ``*_kernel`` entries time the step kernels alone on fixed noise (no random numbers).
@@ -118,7 +119,8 @@ def numpy_reverse_sde(x_T: np.ndarray, process: VP, steps: int, seed: int) -> np
 
 
 # ----------------------------------------------------------------- numba reference
-@numba.njit(parallel=True, cache=True)
+# error_model="numpy" (no zero-divisor test on the divisions), as in pdediff's kernel.
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def reference_step(x, z, means, prec, logc, a, g2, h, noise_scale, score_only, s_out):
     """One EM step for a 2-D mixture, written by hand: per particle two passes over
     the components (max logit, then weights), everything in registers."""

@@ -50,6 +50,10 @@ _CHUNKS = 256
 # exp(-744.44)).
 _EXP_UNDERFLOW = -746.0
 
+# Up to this many components the fused kernel walks the softmax terms by index
+# (branch-free); past it, by a test per term (measured: 4 and 64 components).
+_WALK_MAX = 8
+
 
 @numba.njit(parallel=True, cache=True)
 def velocity(x, s, ax, bs, out):  # pragma: no cover - compiled
@@ -103,32 +107,108 @@ def row_norms(a, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, inline="always")
-def _component(x0, x1, x2, n, means, prec, isotropic, j, k):  # pragma: no cover - compiled
-    """``y = P_k (x - m_k)`` (padded to 3 entries) and ``q = (x - m_k) . y`` for stage
-    ``j``, in the distribution kernel's operation order."""
-    d0 = x0 - means[j, k, 0]
-    d1 = x1 - means[j, k, 1] if n > 1 else 0.0
-    d2 = x2 - means[j, k, 2] if n > 2 else 0.0
-    if isotropic:
-        pk = prec[j, k, 0, 0]
-        y0, y1, y2 = pk * d0, pk * d1, pk * d2
-    else:
-        y0 = prec[j, k, 0, 0] * d0
-        y1 = 0.0
-        y2 = 0.0
+def _stage_score(
+    x0, x1, x2, n, means, prec, logc, trace, isotropic, j, y, lw, ex, track
+):  # pragma: no cover - compiled
+    """Score ``s`` (3 entries, zero past ``n``) and, with ``track``, ``div s`` of the
+    stage-``j`` mixture at ``(x0, x1, x2)``, in the operation order of the mixture
+    kernel of ``pdediff.distributions`` (same bits).  ``y`` (K, 3), ``lw`` and
+    ``ex`` (K,) are the caller's work arrays; only array elements are indexed (no
+    slices, so no array views and no reference counting in the particle loop).
+
+    Per particle this is a chain of dependent operations (quadratic forms, maximum,
+    exps, sum, divisions, score); it runs at the speed of that chain, so the code
+    avoids what lengthens it: a mispredicted branch per particle, loads that wait
+    on a store whose address is not yet known, recomputing ``P_k (x - m_k)``."""
+    K = means.shape[1]
+    top = -np.inf
+    kt = 0
+    for k in range(K):
+        d0 = x0 - means[j, k, 0]
+        d1 = x1 - means[j, k, 1] if n > 1 else 0.0
+        d2 = x2 - means[j, k, 2] if n > 2 else 0.0
+        if isotropic:
+            pk = prec[j, k, 0, 0]
+            y0, y1, y2 = pk * d0, pk * d1, pk * d2
+        else:
+            y0 = prec[j, k, 0, 0] * d0
+            y1 = 0.0
+            y2 = 0.0
+            if n > 1:
+                y0 += prec[j, k, 0, 1] * d1
+                y1 = prec[j, k, 1, 0] * d0 + prec[j, k, 1, 1] * d1
+            if n > 2:
+                y0 += prec[j, k, 0, 2] * d2
+                y1 += prec[j, k, 1, 2] * d2
+                y2 = prec[j, k, 2, 0] * d0 + prec[j, k, 2, 1] * d1 + prec[j, k, 2, 2] * d2
+        q = d0 * y0
         if n > 1:
-            y0 += prec[j, k, 0, 1] * d1
-            y1 = prec[j, k, 1, 0] * d0 + prec[j, k, 1, 1] * d1
+            q += d1 * y1
         if n > 2:
-            y0 += prec[j, k, 0, 2] * d2
-            y1 += prec[j, k, 1, 2] * d2
-            y2 = prec[j, k, 2, 0] * d0 + prec[j, k, 2, 1] * d1 + prec[j, k, 2, 2] * d2
-    q = d0 * y0
-    if n > 1:
-        q += d1 * y1
-    if n > 2:
-        q += d2 * y2
-    return y0, y1, y2, q
+            q += d2 * y2
+        y[k, 0] = y0
+        y[k, 1] = y1
+        if n > 2:
+            y[k, 2] = y2
+        v = logc[j, k] - 0.5 * q
+        lw[k] = v
+        if v > top:
+            top = v
+            kt = k
+    if K <= _WALK_MAX and -np.inf < top < np.inf:
+        # lw[kt] - top is exactly 0 and exp(0) = 1: the largest term needs no exp.
+        # The other K - 1 terms go by index into ex[0 .. K-2] and ex[K-1] holds
+        # the 1: no data-dependent branch to mispredict, and no store whose
+        # address waits on kt (later loads would wait on it).  exp(e) = 0 exactly
+        # below -746.
+        for k2 in range(K - 1):
+            e = lw[k2 + (k2 >= kt)] - top
+            ex[k2] = 0.0 if e < _EXP_UNDERFLOW else math.exp(e)
+        ex[K - 1] = 1.0
+        total = 0.0
+        for k in range(K):
+            w = ex[K - 1 if k == kt else k - (k > kt)]
+            lw[k] = w
+            total += w
+    else:
+        # Many components: one mispredicted test per particle (e == 0 at the
+        # largest term) costs less than the index arithmetic on every term.  A
+        # non-finite top (every term -inf, or a +inf term) makes every e NaN and
+        # every weight NaN, as in the distribution kernel.
+        total = 0.0
+        for k in range(K):
+            e = lw[k] - top
+            if e == 0.0:
+                w = 1.0
+            elif e < _EXP_UNDERFLOW:
+                w = 0.0
+            else:
+                w = math.exp(e)
+            lw[k] = w
+            total += w
+    # For n = 1, y[k, 1] = 0, so the 2-entry sums below add exact zeros: the same
+    # bits as sums over n entries.  The third entry only exists for n = 3.
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(K):
+        r = lw[k] / total
+        lw[k] = r
+        s0 -= r * y[k, 0]
+        s1 -= r * y[k, 1]
+        if n > 2:
+            s2 -= r * y[k, 2]
+    div = 0.0
+    if track:
+        for k in range(K):
+            u0 = y[k, 0] + s0
+            u1 = y[k, 1] + s1
+            yy = u0 * u0 + u1 * u1
+            if n > 2:
+                u2 = y[k, 2] + s2
+                yy += u2 * u2
+            div += lw[k] * (yy - trace[j, k])
+    return s0, s1, s2, div
 
 
 @numba.njit(cache=True, inline="always")
@@ -149,11 +229,8 @@ def _mixture_step(
     the finite range at a stage point or after the update (a non-finite velocity
     makes the update non-finite).
 
-    A particle's coordinates live in registers and ``P_k (x - m_k)`` is recomputed
-    in each pass over the components (max logit; weights; score; divergence) rather
-    than stored: cheaper than the memory traffic for small ``n``.  The number of
-    stages ``m`` and ``track`` are compile-time constants of the entry points
-    (:data:`MIXTURE_STEPS`), so the stage loop unrolls and unused code is dropped."""
+    A particle's coordinates live in registers; ``P_k (x - m_k)`` is computed once
+    per stage into a (K, 3) work array (:func:`_stage_score`)."""
     N, n = x.shape
     K = means.shape[1]
     nchunks = min(N, _CHUNKS)
@@ -161,6 +238,8 @@ def _mixture_step(
     bad = 0
     for c in numba.prange(nchunks):
         lw = np.empty(K)
+        ex = np.empty(K)
+        y = np.empty((K, 3))
         kst = np.zeros((m, 3))
         start = c * size
         stop = min(N, start + size)
@@ -191,43 +270,9 @@ def _mixture_step(
                     if not (abs(x0) <= RANGE_LIMIT and abs(x1) <= RANGE_LIMIT
                             and abs(x2) <= RANGE_LIMIT):
                         outside = 1
-                top = -np.inf
-                for k in range(K):
-                    q = _component(x0, x1, x2, n, means, prec, isotropic, j, k)[3]
-                    lw[k] = logc[j, k] - 0.5 * q
-                    if lw[k] > top:
-                        top = lw[k]
-                total = 0.0
-                for k in range(K):
-                    # exp(0) = 1 and exp(e) = 0 below -745.14, exactly: skipping
-                    # those calls keeps the bits and saves at least one exp in K.
-                    e = lw[k] - top
-                    if e == 0.0:
-                        lw[k] = 1.0
-                    elif e < _EXP_UNDERFLOW:
-                        lw[k] = 0.0
-                    else:
-                        lw[k] = math.exp(e)
-                    total += lw[k]
-                s0 = 0.0
-                s1 = 0.0
-                s2 = 0.0
-                for k in range(K):
-                    y0, y1, y2, _ = _component(x0, x1, x2, n, means, prec, isotropic, j, k)
-                    r = lw[k] / total
-                    s0 -= r * y0
-                    s1 -= r * y1
-                    s2 -= r * y2
+                s0, s1, s2, div = _stage_score(x0, x1, x2, n, means, prec, logc, trace,
+                                               isotropic, j, y, lw, ex, track)
                 if track:
-                    div = 0.0
-                    for k in range(K):
-                        y0, y1, y2, _ = _component(x0, x1, x2, n, means, prec, isotropic, j, k)
-                        yy = (y0 + s0) * (y0 + s0)
-                        if n > 1:
-                            yy += (y1 + s1) * (y1 + s1)
-                        if n > 2:
-                            yy += (y2 + s2) * (y2 + s2)
-                        div += (lw[k] / total) * (yy - trace[j, k])
                     flog += b_weights[j] * (dna[j] - hg2[j] * div)
                 k0 = ax[j] * x0 + bs[j] * s0
                 k1 = ax[j] * x1 + bs[j] * s1
@@ -263,54 +308,36 @@ def _mixture_step(
     return bad
 
 
-# Entry points of the one fused kernel, by (stages, track): constants let the
-# compiler unroll the stage loop and drop the log-density code (10% of the time).
-@numba.njit(parallel=True, cache=True)
+
+# Two entry points of the one fused step: Euler–Maruyama with the stage count and
+# ``track`` as compile-time constants (the stage loop and the log-density code drop
+# out: 5-10% of its time), and every other scheme with both as run-time values
+# (branches that go the same way for every particle).  Two compilations instead of
+# one per (scheme, track).  ``error_model="numpy"``: the divisions carry no
+# zero-divisor test (the normalising sum is >= 1 wherever it is finite).
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _mixture_em(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
     return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
                          lq, out, 1, False)  # pragma: no cover - compiled
 
 
-@numba.njit(parallel=True, cache=True)
-def _mixture_heun(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _mixture_rk(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, track, lq,
+                out):
     return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
-                         lq, out, 2, False)  # pragma: no cover - compiled
+                         lq, out, b.shape[0], track)  # pragma: no cover - compiled
 
 
-@numba.njit(parallel=True, cache=True)
-def _mixture_heun_log_q(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq,
-                        out):
-    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
-                         lq, out, 2, True)  # pragma: no cover - compiled
-
-
-@numba.njit(parallel=True, cache=True)
-def _mixture_rk4(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq, out):
-    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
-                         lq, out, 4, False)  # pragma: no cover - compiled
-
-
-@numba.njit(parallel=True, cache=True)
-def _mixture_rk4_log_q(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2, lq,
-                       out):
-    return _mixture_step(x, h, A, b, ax, bs, means, prec, logc, trace, iso, z, zc, dna, hg2,
-                         lq, out, 4, True)  # pragma: no cover - compiled
-
-
-#: The fused kernel for (number of stages, track log q).
-MIXTURE_STEPS = {
-    (1, False): _mixture_em,
-    (2, False): _mixture_heun,
-    (2, True): _mixture_heun_log_q,
-    (4, False): _mixture_rk4,
-    (4, True): _mixture_rk4_log_q,
-}
+#: The compiled fused kernels (one specialisation each).
+FUSED_KERNELS = (_mixture_em, _mixture_rk)
 
 
 def mixture_step(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
                  z, zc, dna, hg2, track, log_q, out):
     """The fused step for ``b_weights.size`` stages (see :func:`_mixture_step`);
     returns the number of particles that left the finite range."""
-    kernel = MIXTURE_STEPS[(b_weights.shape[0], bool(track))]
-    return kernel(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace, isotropic,
-                  z, zc, dna, hg2, log_q, out)
+    if b_weights.shape[0] == 1 and not track:
+        return _mixture_em(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace,
+                           bool(isotropic), z, zc, dna, hg2, log_q, out)
+    return _mixture_rk(x, h, a_matrix, b_weights, ax, bs, means, prec, logc, trace,
+                       bool(isotropic), z, zc, dna, hg2, bool(track), log_q, out)

@@ -26,6 +26,11 @@ def _fused_scores(process):
         "points": exact(Points(MEANS, WEIGHTS), process),
         "kernel": KernelScore(samples, 0.3, process),
         "kernel-empirical": KernelScore(samples, 0.0, process),
+        # Two identical components: the largest term is tied at every point (both
+        # weights are exp(0) = 1 in the generic path; the fused one skips one exp).
+        "tied": exact(GaussianMixture(np.repeat(MEANS[:1], 2, axis=0), [0.2, 0.2], [0.5, 0.5]),
+                      process),
+        "single": exact(GaussianMixture(MEANS[:1], COVS_FULL[:1]), process),
     }
 
 
@@ -154,7 +159,7 @@ def test_kernels_compile_once():
         reverse(x_T, process, score, [1.0, 0.1], eps=0.0, method="rk4", steps=3)
     for kernel in (_kernels.velocity, _kernels.combine, _kernels.row_norms):
         assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
-    # One fused entry point per (stages, log q) pair, each compiled once.
-    for key in [(1, False), (2, True), (4, False)]:
-        kernel = _kernels.MIXTURE_STEPS[key]
-        assert len(kernel.signatures) == 1, (key, kernel.signatures)
+    # Two fused entry points (Euler–Maruyama; every other scheme), each compiled
+    # once, and both used above.
+    for kernel in _kernels.FUSED_KERNELS:
+        assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
