@@ -42,7 +42,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..distributions._kernels import mixture_weights
+from ..distributions._kernels import component_exponent, mixture_normalise
 from ..score_model._kernels import spline_cell_powers, spline_contract
 from ._kernels import face_pair
 
@@ -61,13 +61,60 @@ _LOG2 = math.log(2.0)
 
 # ------------------------------------------------------------------ mixture
 @njit(cache=True, inline="always")
-def _mixture_score(x, d_face, means, prec, logc, isotropic, y, lw):  # pragma: no cover
-    """Component ``d_face`` of the Gaussian-mixture score at ``x``; ``y`` (K, n), ``lw``
-    (K,) are work arrays."""
-    _, total = mixture_weights(x, means, prec, logc, isotropic, y, lw)
+def _mixture_row(x, d_row, means, prec, isotropic, pre, row_y, row_t):  # pragma: no cover
+    """The terms of an isotropic mixture constant along a row of faces (only ``x[d_row]``
+    varies): per component ``c``, ``pre[c]`` the partial sum of ``q_c`` over the axes
+    before ``d_row``, ``row_t[c, d]`` its terms after ``d_row`` and ``row_y[c, d] = P_c
+    (x_d - m_cd)`` off ``d_row`` (the operations of ``component_exponent``)."""
+    if not isotropic:
+        return
+    K, n = means.shape
+    for c in range(K):
+        pk = prec[c, 0, 0]
+        q = 0.0
+        for d in range(n):
+            if d == d_row:
+                pre[c] = q
+                continue
+            diff = x[d] - means[c, d]
+            row_y[c, d] = pk * diff
+            if d < d_row:
+                q += diff * row_y[c, d]
+            else:
+                row_t[c, d] = diff * row_y[c, d]
+
+
+@njit(cache=True, inline="always")
+def _mixture_score(x, x_inner, d_face, d_row, means, prec, logc, isotropic, pre, row_y, row_t,
+                   y, lw, ys):  # pragma: no cover
+    """Component ``d_face`` of the Gaussian-mixture score at the face point ``x`` with
+    ``x[d_row] = x_inner``: ``component_exponent`` and ``mixture_normalise`` operation
+    for operation, the isotropic quadratic form from the row terms of
+    :func:`_mixture_row` (``q_c = (pre_c + diff y) + row_t[c, d > d_row]``, the same
+    sum in the same order).  Work arrays: ``y`` (K, n), ``lw``, ``ys`` (K,)."""
+    K, n = means.shape
+    top = -np.inf
+    if not isotropic:
+        x[d_row] = x_inner
+    for c in range(K):
+        if isotropic:
+            diff = x_inner - means[c, d_row]
+            y_row = prec[c, 0, 0] * diff
+            q = pre[c] + diff * y_row
+            for d in range(d_row + 1, n):
+                q += row_t[c, d]
+            e = logc[c] - 0.5 * q
+            ys[c] = y_row if d_face == d_row else row_y[c, d_face]
+        else:
+            e = component_exponent(x, means, prec, logc, False, c, y)
+            ys[c] = y[c, d_face]
+        lw[c] = e
+        if e > top:
+            top = e
+    total = mixture_normalise(lw, top)
     score = 0.0
-    for c in range(means.shape[0]):
-        score -= (lw[c] / total) * y[c, d_face]
+    for c in range(K):
+        score -= (lw[c] / total) * ys[c]
     return score
 
 
@@ -128,34 +175,70 @@ def _mills(b: float) -> float:  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _box_score(x, d_face, lows, highs, log_w, alpha, s, v, log_k, g1):  # pragma: no cover
-    """Component ``d_face`` of the box-mixture score at ``x`` (``boxes.BoxMixture``:
-    ``interval_terms``, responsibilities by log-sum-exp, ``g1 = (A_l - A_u) / s``);
-    ``log_k``, ``g1`` (K,) are work arrays."""
-    K, ndim = lows.shape
+def _interval(x_d, low, high, alpha, s, slope):  # pragma: no cover - compiled
+    """``(log D_d, g1_d)`` of one axis of one box (``boxes.interval_terms``): ``log D_d``
+    the log of the Gaussian mass of ``[alpha low, alpha high]`` around ``x_d`` (scale
+    ``s``) and, when ``slope``, ``g1_d = (A_l - A_u) / s`` (else 0)."""
+    u = (alpha * high - x_d) / s
+    lo = (alpha * low - x_d) / s
+    flip = (u + lo) > 0.0
+    b = -lo if flip else u
+    a = -u if flip else lo
+    log_b = _log_ndtr(b)
+    delta = min(_log_ndtr(a) - log_b, 0.0)
+    if delta > -_LOG2:
+        log_d = log_b + math.log(-math.expm1(delta))
+    else:
+        log_d = log_b + math.log1p(-math.exp(delta))
+    g1 = 0.0
+    if slope:
+        one_minus = -math.expm1(delta)
+        a_b = _mills(b) / one_minus
+        a_a = _mills(a) * math.exp(delta) / one_minus
+        a_u = a_a if flip else a_b
+        a_l = a_b if flip else a_a
+        g1 = (a_l - a_u) / s
+    return log_d, g1
+
+
+@njit(cache=True, inline="always")
+def _box_row(x, d_row, d_face, lows, highs, alpha, s, pre, row_t, row_g):  # pragma: no cover
+    """The terms of a box mixture constant along a row of faces (only ``x[d_row]``
+    varies): per box ``c``, ``pre[c]`` the partial sum of ``log D_d`` over the axes
+    before ``d_row``, ``row_t[c, d]`` its terms after ``d_row`` and, when ``d_face !=
+    d_row``, ``row_g[c] = g1_{d_face}``."""
+    K, n = lows.shape
     for c in range(K):
-        total_d = 0.0
-        for d in range(ndim):
-            u = (alpha * highs[c, d] - x[d]) / s
-            lo = (alpha * lows[c, d] - x[d]) / s
-            flip = (u + lo) > 0.0
-            b = -lo if flip else u
-            a = -u if flip else lo
-            log_b = _log_ndtr(b)
-            delta = min(_log_ndtr(a) - log_b, 0.0)
-            if delta > -_LOG2:
-                log_d = log_b + math.log(-math.expm1(delta))
+        total = 0.0
+        for d in range(n):
+            if d == d_row:
+                pre[c] = total
+                continue
+            log_d, g1 = _interval(x[d], lows[c, d], highs[c, d], alpha, s, d == d_face)
+            if d < d_row:
+                total += log_d
             else:
-                log_d = log_b + math.log1p(-math.exp(delta))
-            total_d += log_d
+                row_t[c, d] = log_d
             if d == d_face:
-                one_minus = -math.expm1(delta)
-                a_b = _mills(b) / one_minus
-                a_a = _mills(a) * math.exp(delta) / one_minus
-                a_u = a_a if flip else a_b
-                a_l = a_b if flip else a_a
-                g1[c] = (a_l - a_u) / s
-        log_k[c] = log_w[c] + total_d
+                row_g[c] = g1
+
+
+@njit(cache=True, inline="always")
+def _box_score(x_inner, d_face, d_row, lows, highs, log_w, alpha, s, pre, row_t, row_g, log_k,
+               g1):  # pragma: no cover
+    """Component ``d_face`` of the box-mixture score at the face point with ``x[d_row] =
+    x_inner`` (``boxes.BoxMixture``: the sum of ``log D_d`` over the axes in order,
+    with the row terms of :func:`_box_row`; responsibilities by log-sum-exp);
+    ``log_k``, ``g1`` (K,) are work arrays."""
+    K, n = lows.shape
+    for c in range(K):
+        log_d, g_row = _interval(x_inner, lows[c, d_row], highs[c, d_row], alpha, s,
+                                 d_face == d_row)
+        total = pre[c] + log_d
+        for d in range(d_row + 1, n):
+            total += row_t[c, d]
+        log_k[c] = log_w[c] + total
+        g1[c] = g_row if d_face == d_row else row_g[c]
     top = -np.inf
     for c in range(K):
         if log_k[c] > top:
@@ -212,8 +295,12 @@ def _face_loop(
     ========== ============ ============ ======== ========= ==================== =================
 
     Tabulated rows are the face points in C order of the 3-D face array.
-    ``work_shape = (L, R, C, R2, C2)``: per face row one 1-D work array of length
-    ``L``, two ``(R, C)`` and one ``(R2, C2)``."""
+    ``work_shape = (L, R, C, R2, C2)``: per outer face index four 1-D work arrays of
+    length ``L``, two ``(R, C)`` and one ``(R2, C2)``.
+
+    Along the innermost loop only the coordinate of position 2 (grid axis ``d_row``)
+    changes: the mixture and box evaluators compute the terms of the other axes once
+    per row (:func:`_mixture_row`, :func:`_box_row`), keeping the order of every sum."""
     m0, m1, m2 = coef_a.shape
     n = coef_a.shape[position] - 1
     ndim = 0
@@ -221,56 +308,64 @@ def _face_loop(
         if grid_axis[p] >= 0:
             ndim += 1
     d_face = grid_axis[position]
+    d_row = grid_axis[2]
     for i in prange(m0):
         x = np.empty(ndim)
         w1 = np.empty(work_shape[0])
+        w2 = np.empty(work_shape[0])
+        w3 = np.empty(work_shape[0])
+        w4 = np.empty(work_shape[0])
         wa = np.empty((work_shape[1], work_shape[2]))
         wb = np.empty((work_shape[1], work_shape[2]))
         wc = np.empty((work_shape[3], work_shape[4]))
         for j in range(m1):
-            for k in range(m2):
-                i0 = np.int64(i)
-                i1 = np.int64(j)
-                i2 = np.int64(k)
-                if position == 0:
-                    f = i0
-                elif position == 1:
-                    f = i1
-                else:
-                    f = i2
+            i0 = np.int64(i)
+            i1 = np.int64(j)
+            x_face = 0.0
+            if position != 2:
+                f = i0 if position == 0 else i1
                 if (f == 0 or f == n) and not periodic:
-                    coef_a[i, j, k] = 0.0
-                    coef_b[i, j, k] = 0.0
+                    for k in range(m2):
+                        coef_a[i, j, k] = 0.0
+                        coef_b[i, j, k] = 0.0
                     continue
                 if f == n:
                     if position == 0:
                         i0 = 0
-                    elif position == 1:
-                        i1 = 0
                     else:
+                        i1 = 0
+                x_face = coords0[i0] if position == 0 else coords1[i1]
+            if grid_axis[0] >= 0:
+                x[grid_axis[0]] = coords0[i0]
+            if grid_axis[1] >= 0:
+                x[grid_axis[1]] = coords1[i1]
+            if kind == KIND_MIXTURE:
+                _mixture_row(x, d_row, arr2a, arr3, ints[0] != 0, w1, wa, wb)
+            elif kind == KIND_BOX:
+                _box_row(x, d_row, d_face, arr2a, arr2b, reals[0], reals[1], w1, wa, w4)
+            for k in range(m2):
+                i2 = np.int64(k)
+                if position == 2:
+                    if (k == 0 or k == n) and not periodic:
+                        coef_a[i, j, k] = 0.0
+                        coef_b[i, j, k] = 0.0
+                        continue
+                    if k == n:
                         i2 = 0
-                if position == 0:
-                    x_face = coords0[i0]
-                elif position == 1:
-                    x_face = coords1[i1]
-                else:
-                    x_face = coords2[i2]
-                if kind != KIND_TABULATED:
-                    if grid_axis[0] >= 0:
-                        x[grid_axis[0]] = coords0[i0]
-                    if grid_axis[1] >= 0:
-                        x[grid_axis[1]] = coords1[i1]
-                    if grid_axis[2] >= 0:
-                        x[grid_axis[2]] = coords2[i2]
+                x_inner = coords2[i2]
+                if position == 2:
+                    x_face = x_inner
                 if kind == KIND_MIXTURE:
-                    score = _mixture_score(x, d_face, arr2a, arr3, arr1, ints[0] != 0, wa, w1)
+                    score = _mixture_score(x, x_inner, d_face, d_row, arr2a, arr3, arr1,
+                                           ints[0] != 0, w1, wa, wb, wa, w2, w3)
                 elif kind == KIND_BOX:
-                    score = _box_score(x, d_face, arr2a, arr2b, arr1, reals[0], reals[1],
-                                       reals[2], w1, wa[0])
+                    score = _box_score(x_inner, d_face, d_row, arr2a, arr2b, arr1, reals[0],
+                                       reals[1], w1, wa, w4, w2, w3)
                 elif kind == KIND_TABULATED:
                     row = (i0 * m1 + i1) * m2 + i2
                     score = reals[0] * arr2a[row, d_face] + reals[1] * arr2b[row, d_face]
                 else:
+                    x[d_row] = x_inner
                     score = _spline_score(x, d_face, arr2a, arr2b, ints[0], ints[1],
                                           ints[2] != 0, wa, wb, wc)
                 v = drift_a * x_face + score_c * score

@@ -98,7 +98,7 @@ def _mixture(score: Any, ndim: int) -> tuple[int, Parameters, tuple] | None:
             return (lows, highs, _NONE3, np.ascontiguousarray(log_w, dtype=float), _NO_INTS,
                     np.array([alpha, np.sqrt(v), v]))
 
-        return kernels.KIND_BOX, box, (K, 1, K, 1, 1)
+        return kernels.KIND_BOX, box, (K, K, ndim, 1, 1)
     return None
 
 
