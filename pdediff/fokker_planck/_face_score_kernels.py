@@ -61,50 +61,43 @@ _LOG2 = math.log(2.0)
 
 # ------------------------------------------------------------------ mixture
 @njit(cache=True, inline="always")
-def _mixture_row(x, d_row, means, prec, isotropic, pre, row_y, row_t):  # pragma: no cover
-    """The terms of an isotropic mixture constant along a row of faces (only ``x[d_row]``
-    varies): per component ``c``, ``pre[c]`` the partial sum of ``q_c`` over the axes
-    before ``d_row``, ``row_t[c, d]`` its terms after ``d_row`` and ``row_y[c, d] = P_c
-    (x_d - m_cd)`` off ``d_row`` (the operations of ``component_exponent``)."""
+def _mixture_row(x, means, prec, isotropic, pre, row_y):  # pragma: no cover - compiled
+    """The terms of an isotropic mixture constant along a row of faces (only the last
+    coordinate varies): per component ``c``, ``pre[c]`` the partial sum of ``q_c`` over
+    the other axes and ``row_y[c, d] = P_c (x_d - m_cd)`` (the operations of
+    ``component_exponent``, whose sum over the axes ends with the last)."""
     if not isotropic:
         return
     K, n = means.shape
     for c in range(K):
         pk = prec[c, 0, 0]
         q = 0.0
-        for d in range(n):
-            if d == d_row:
-                pre[c] = q
-                continue
+        for d in range(n - 1):
             diff = x[d] - means[c, d]
             row_y[c, d] = pk * diff
-            if d < d_row:
-                q += diff * row_y[c, d]
-            else:
-                row_t[c, d] = diff * row_y[c, d]
+            q += diff * row_y[c, d]
+        pre[c] = q
 
 
 @njit(cache=True, inline="always")
-def _mixture_score(x, x_inner, d_face, d_row, means, prec, logc, isotropic, pre, row_y, row_t,
-                   y, lw, ys):  # pragma: no cover
+def _mixture_score(x, x_last, d_face, means, prec, logc, isotropic, pre, row_y, y, lw,
+                   ys):  # pragma: no cover - compiled
     """Component ``d_face`` of the Gaussian-mixture score at the face point ``x`` with
-    ``x[d_row] = x_inner``: ``component_exponent`` and ``mixture_normalise`` operation
-    for operation, the isotropic quadratic form from the row terms of
-    :func:`_mixture_row` (``q_c = (pre_c + diff y) + row_t[c, d > d_row]``, the same
-    sum in the same order).  Work arrays: ``y`` (K, n), ``lw``, ``ys`` (K,)."""
+    last coordinate ``x_last``: ``component_exponent`` and ``mixture_normalise``
+    operation for operation, the isotropic quadratic form completed from the row
+    terms of :func:`_mixture_row` (``q_c = pre_c + diff y``: the same sum, in the same
+    order).  Work arrays: ``y`` (K, n), ``lw``, ``ys`` (K,)."""
     K, n = means.shape
+    last = n - 1
     top = -np.inf
     if not isotropic:
-        x[d_row] = x_inner
+        x[last] = x_last
     for c in range(K):
         if isotropic:
-            diff = x_inner - means[c, d_row]
-            y_row = prec[c, 0, 0] * diff
-            q = pre[c] + diff * y_row
-            for d in range(d_row + 1, n):
-                q += row_t[c, d]
-            e = logc[c] - 0.5 * q
-            ys[c] = y_row if d_face == d_row else row_y[c, d_face]
+            diff = x_last - means[c, last]
+            y_last = prec[c, 0, 0] * diff
+            e = logc[c] - 0.5 * (pre[c] + diff * y_last)
+            ys[c] = y_last if d_face == last else row_y[c, d_face]
         else:
             e = component_exponent(x, means, prec, logc, False, c, y)
             ys[c] = y[c, d_face]
@@ -202,43 +195,35 @@ def _interval(x_d, low, high, alpha, s, slope):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _box_row(x, d_row, d_face, lows, highs, alpha, s, pre, row_t, row_g):  # pragma: no cover
-    """The terms of a box mixture constant along a row of faces (only ``x[d_row]``
-    varies): per box ``c``, ``pre[c]`` the partial sum of ``log D_d`` over the axes
-    before ``d_row``, ``row_t[c, d]`` its terms after ``d_row`` and, when ``d_face !=
-    d_row``, ``row_g[c] = g1_{d_face}``."""
+def _box_row(x, d_face, lows, highs, alpha, s, pre, row_g):  # pragma: no cover - compiled
+    """The terms of a box mixture constant along a row of faces (only the last
+    coordinate varies): per box ``c``, ``pre[c]`` the partial sum of ``log D_d`` over
+    the other axes and, when ``d_face`` is one of them, ``row_g[c] = g1_{d_face}``."""
     K, n = lows.shape
     for c in range(K):
         total = 0.0
-        for d in range(n):
-            if d == d_row:
-                pre[c] = total
-                continue
+        for d in range(n - 1):
             log_d, g1 = _interval(x[d], lows[c, d], highs[c, d], alpha, s, d == d_face)
-            if d < d_row:
-                total += log_d
-            else:
-                row_t[c, d] = log_d
+            total += log_d
             if d == d_face:
                 row_g[c] = g1
+        pre[c] = total
 
 
 @njit(cache=True, inline="always")
-def _box_score(x_inner, d_face, d_row, lows, highs, log_w, alpha, s, pre, row_t, row_g, log_k,
-               g1):  # pragma: no cover
-    """Component ``d_face`` of the box-mixture score at the face point with ``x[d_row] =
-    x_inner`` (``boxes.BoxMixture``: the sum of ``log D_d`` over the axes in order,
-    with the row terms of :func:`_box_row`; responsibilities by log-sum-exp);
-    ``log_k``, ``g1`` (K,) are work arrays."""
+def _box_score(x_last, d_face, lows, highs, log_w, alpha, s, pre, row_g, log_k,
+               g1):  # pragma: no cover - compiled
+    """Component ``d_face`` of the box-mixture score at the face point with last
+    coordinate ``x_last`` (``boxes.BoxMixture``: the sum of ``log D_d`` over the axes
+    in order, completed from the row terms of :func:`_box_row`; responsibilities by
+    log-sum-exp); ``log_k``, ``g1`` (K,) are work arrays."""
     K, n = lows.shape
+    last = n - 1
     for c in range(K):
-        log_d, g_row = _interval(x_inner, lows[c, d_row], highs[c, d_row], alpha, s,
-                                 d_face == d_row)
-        total = pre[c] + log_d
-        for d in range(d_row + 1, n):
-            total += row_t[c, d]
-        log_k[c] = log_w[c] + total
-        g1[c] = g_row if d_face == d_row else row_g[c]
+        log_d, g_last = _interval(x_last, lows[c, last], highs[c, last], alpha, s,
+                                  d_face == last)
+        log_k[c] = log_w[c] + (pre[c] + log_d)
+        g1[c] = g_last if d_face == last else row_g[c]
     top = -np.inf
     for c in range(K):
         if log_k[c] > top:
@@ -257,18 +242,21 @@ def _box_score(x_inner, d_face, d_row, lows, highs, log_w, alpha, s, pre, row_t,
 
 # ------------------------------------------------------------------ spline model
 @njit(cache=True, inline="always")
-def _spline_score(x, d_face, polynomials, params, cells, degree, has_reference, powers,
-                  derivatives, work):  # pragma: no cover - compiled
-    """Component ``d_face`` of the spline model's score at ``x``.  ``params`` rows:
-    box low, knot spacing, ``alpha m0``, reference variance ``v`` (n,).  Work arrays
-    ``powers``, ``derivatives`` (n, degree + 1), ``work`` (n + 1, (degree + 1)^n)."""
+def _spline_score(x, d_face, polynomials, low, spacing, reference, cells, degree,
+                  has_reference, powers, derivatives, work):  # pragma: no cover - compiled
+    """Component ``d_face`` of the spline model's score at ``x``: box ``low`` and knot
+    ``spacing`` (n,), ``reference`` rows ``alpha m0`` and the reference variance ``v``
+    (2, n).  Work arrays ``powers``, ``derivatives`` (n, degree + 1), ``work`` (n + 1,
+    (degree + 1)^n).  The arguments are whole arrays, not rows of one: a row view made
+    per face costs an atomic reference-count increment and decrement on the shared
+    parent array (contended between threads)."""
     score = 0.0
-    inside, cell = spline_cell_powers(x, params[0], params[1], cells, powers, derivatives)
+    inside, cell = spline_cell_powers(x, low, spacing, cells, powers, derivatives)
     if inside:
         spline_contract(polynomials, cell, powers, derivatives, work)
         score = work[d_face, 0]
     if has_reference:
-        score -= (x[d_face] - params[2, d_face]) / params[3, d_face]
+        score -= (x[d_face] - reference[0, d_face]) / reference[1, d_face]
     return score
 
 
@@ -291,16 +279,20 @@ def _face_loop(
     mixture    means (K,n)  --           P (K,.,.) logc (K) [isotropic]          --
     box        lows (K,n)   highs (K,n)  --       log_w (K) --                   [alpha, sqrt v, v]
     tabulated  S_j (F,n)    S_j+1 (F,n)  --       --        --                   [1 - lam, lam]
-    spline     polys        params (4,n) --       --        [cells, degree, ref] --
+    spline     polys        ref (2,n)    --       low (n)   [cells, degree, ref] spacing (n)
     ========== ============ ============ ======== ========= ==================== =================
 
     Tabulated rows are the face points in C order of the 3-D face array.
     ``work_shape = (L, R, C, R2, C2)``: per outer face index four 1-D work arrays of
     length ``L``, two ``(R, C)`` and one ``(R2, C2)``.
 
-    Along the innermost loop only the coordinate of position 2 (grid axis ``d_row``)
-    changes: the mixture and box evaluators compute the terms of the other axes once
-    per row (:func:`_mixture_row`, :func:`_box_row`), keeping the order of every sum."""
+    Position 2 holds the last grid axis (the caller checks it), so along the innermost
+    loop only the last coordinate changes, and it is the last term of every sum over
+    the axes: the mixture and box evaluators sum the other axes' terms once per row
+    (:func:`_mixture_row`, :func:`_box_row`) and complete the sum per face, in the
+    same order (the same bits).  Every evaluator is inlined (``inline="always"``): an
+    out-of-line call per face passes each array as its seven fields (about a hundred
+    arguments), which cost more than the score itself."""
     m0, m1, m2 = coef_a.shape
     n = coef_a.shape[position] - 1
     ndim = 0
@@ -308,7 +300,6 @@ def _face_loop(
         if grid_axis[p] >= 0:
             ndim += 1
     d_face = grid_axis[position]
-    d_row = grid_axis[2]
     for i in prange(m0):
         x = np.empty(ndim)
         w1 = np.empty(work_shape[0])
@@ -340,9 +331,9 @@ def _face_loop(
             if grid_axis[1] >= 0:
                 x[grid_axis[1]] = coords1[i1]
             if kind == KIND_MIXTURE:
-                _mixture_row(x, d_row, arr2a, arr3, ints[0] != 0, w1, wa, wb)
+                _mixture_row(x, arr2a, arr3, ints[0] != 0, w1, wa)
             elif kind == KIND_BOX:
-                _box_row(x, d_row, d_face, arr2a, arr2b, reals[0], reals[1], w1, wa, w4)
+                _box_row(x, d_face, arr2a, arr2b, reals[0], reals[1], w1, w2)
             for k in range(m2):
                 i2 = np.int64(k)
                 if position == 2:
@@ -352,22 +343,22 @@ def _face_loop(
                         continue
                     if k == n:
                         i2 = 0
-                x_inner = coords2[i2]
+                x_last = coords2[i2]
                 if position == 2:
-                    x_face = x_inner
+                    x_face = x_last
                 if kind == KIND_MIXTURE:
-                    score = _mixture_score(x, x_inner, d_face, d_row, arr2a, arr3, arr1,
-                                           ints[0] != 0, w1, wa, wb, wa, w2, w3)
+                    score = _mixture_score(x, x_last, d_face, arr2a, arr3, arr1, ints[0] != 0,
+                                           w1, wa, wa, w2, w3)
                 elif kind == KIND_BOX:
-                    score = _box_score(x_inner, d_face, d_row, arr2a, arr2b, arr1, reals[0],
-                                       reals[1], w1, wa, w4, w2, w3)
+                    score = _box_score(x_last, d_face, arr2a, arr2b, arr1, reals[0], reals[1],
+                                       w1, w2, w3, w4)
                 elif kind == KIND_TABULATED:
                     row = (i0 * m1 + i1) * m2 + i2
                     score = reals[0] * arr2a[row, d_face] + reals[1] * arr2b[row, d_face]
                 else:
-                    x[d_row] = x_inner
-                    score = _spline_score(x, d_face, arr2a, arr2b, ints[0], ints[1],
-                                          ints[2] != 0, wa, wb, wc)
+                    x[ndim - 1] = x_last
+                    score = _spline_score(x, d_face, arr2a, arr1, reals, arr2b, ints[0],
+                                          ints[1], ints[2] != 0, wa, wb, wc)
                 v = drift_a * x_face + score_c * score
                 a, b = face_pair(v, diffusion, h, scheme)
                 coef_a[i, j, k] = a

@@ -56,6 +56,51 @@ def test_fused_solve_equals_the_generic_solve(eps):
     assert a.metadata["n_steps"] == b.metadata["n_steps"]
 
 
+
+def test_an_operator_with_another_axis_innermost_keeps_the_generic_path():
+    """The kernels complete every sum over the axes with the last grid axis, the one
+    along their innermost loop (array position 2): an operator whose layout puts
+    another axis there gets no fused kernel (and so keeps the generic bits)."""
+    grid = pdediff.Grid([(-3.0, 3.0)] * 2, 11)
+    process = pdediff.VP()
+    score = exact(LAWS[2], process)
+    operator = FluxOperator(grid)
+    assert operator.layout[-1] == 2
+    assert _score_faces.compiled(operator, process, score, 0.5) is not None
+    operator.layout = (2, 0)
+    assert _score_faces.compiled(operator, process, score, 0.5) is None
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_tied_components_give_the_generic_bits_and_a_mirror_symmetric_score(ndim):
+    """Two mirror-image components (means +-1 on axis 0, equal isotropic covariance and
+    weight): on the faces at x_0 = 0 their exponents tie exactly, so both weights are
+    the skipped exp(0) = 1.  Claim: the fused rates equal the generic path's bit for
+    bit, and the velocity field is exactly mirror-symmetric (the rates of the face at
+    x and at its mirror image are swapped copies)."""
+    means = np.zeros((2, ndim))
+    means[:, 0] = [-1.0, 1.0]
+    law = GaussianMixture(means, [0.3, 0.3])
+    grid = pdediff.Grid([(-3.0, 3.0)] * ndim, 6 if ndim == 3 else 12)
+    process = pdediff.VP()
+    score = exact(law, process)
+    fused_op, generic_op = FluxOperator(grid), FluxOperator(grid)
+    fused = _face_coefficients(fused_op, process, score, 0.5, 1.0)
+    generic = _face_coefficients(generic_op, process, lambda x, t: score(x, t), 0.5, 1.0)
+    assert fused(0.4, 1) == generic(0.4, 1)  # MUSCL: (A, B) = (v+/h, v-/h)
+    for p in fused_op.layout:
+        assert np.array_equal(fused_op._an[p], generic_op._an[p])
+        assert np.array_equal(fused_op._bn[p], generic_op._bn[p])
+    # Mirror x_0 -> -x_0: axis-0 faces reverse along axis 0 with A and B swapped (the
+    # normal velocity changes sign); other axes' faces reverse with A, B kept.
+    first = fused_op.layout[0]
+    a0, b0 = fused_op._an[first], fused_op._bn[first]
+    assert np.array_equal(a0, np.flip(b0, axis=first))
+    for p in fused_op.layout[1:]:
+        assert np.array_equal(fused_op._an[p], np.flip(fused_op._an[p], axis=first))
+        assert np.any(fused_op._an[p] > 0)
+
+
 # ------------------------------------------------------------------ other families
 def _spline_model(ndim, reference, seed=0):
     from pdediff.score_model import ScoreModel
