@@ -167,7 +167,7 @@ def _mills(b: float) -> float:  # pragma: no cover - compiled
     return math.exp(-0.5 * b * b - _LOG_SQRT_2PI) / _ndtr(b)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _interval(x_d, low, high, alpha, s, slope):  # pragma: no cover - compiled
     """``(log D_d, g1_d)`` of one axis of one box (``boxes.interval_terms``): ``log D_d``
     the log of the Gaussian mass of ``[alpha low, alpha high]`` around ``x_d`` (scale
