@@ -13,8 +13,9 @@ evaluation, so the rates equal those of the generic path (score evaluated on the
 face centres, then ``face_coefficients``) bit for bit, except for boxes (below):
 
 * ``KIND_MIXTURE``: Gaussian mixtures (and point clouds at ``t > 0``),
-  ``s = -sum_k r_k P_k (x - m_k)``, in the order of
-  ``pdediff.distributions._kernels.mixture_kernel``;
+  ``s = -sum_k r_k P_k (x - m_k)``, with the building blocks of
+  ``pdediff.distributions._kernels.mixture_kernel`` (``component_exponent``,
+  ``mixture_normalise``) and their order of operations;
 * ``KIND_BOX``: mixtures of uniform laws on boxes (docs/theory, "Conventions"),
   ``s_d = sum_k r_k (A_l - A_u)_kd / sqrt(v)`` in the formulas of
   ``pdediff.distributions.boxes``.  The generic path evaluates them with scipy's
@@ -30,7 +31,9 @@ face centres, then ``face_coefficients``) bit for bit, except for boxes (below):
 Per-kind parameters come packed in a fixed set of arrays (so that the one kernel has
 one signature per entry point, compiled once): ``arr2a``, ``arr2b`` (2-D), ``arr3`` (3-D), ``arr1``
 (1-D), ``ints``, ``reals``; the table in :func:`_face_loop` says which
-holds what.  Work arrays are allocated once per outer face row.  Each kind has its own
+holds what.  Work arrays are allocated once per outer face index; the terms of a
+score constant along a row of faces are computed once per row (:func:`_face_loop`).
+Each kind has its own
 entry point (the loop compiled with ``kind`` a constant); :func:`score_face_coefficients`
 picks it.
 """
