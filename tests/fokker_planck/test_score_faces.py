@@ -348,3 +348,54 @@ def test_each_face_kernel_is_compiled_once_for_every_dimension_and_family():
                           rtol=1e-2)
     for kernel in _face_score_kernels.FACE_KERNELS.values():
         assert len(kernel.signatures) == 1
+
+
+_INNER_CALLS = r"""
+import json, re
+import pdediff
+from pdediff.distributions import GaussianMixture
+from pdediff.fokker_planck import FluxOperator, _score_faces
+from pdediff.fokker_planck import _face_score_kernels as kernels
+from pdediff.scores import exact
+grid = pdediff.Grid([(-4.0, 4.0)] * 2, 8)
+process = pdediff.OU()
+law = GaussianMixture([[-1.0, -0.5], [1.0, 0.8]], [0.1, 0.2])
+operator = FluxOperator(grid)
+_score_faces.compiled(operator, process, exact(law, process), 1.0)(0.5, 0)
+kernel = kernels._mixture_faces
+llvm = kernel.inspect_llvm(kernel.signatures[0])
+# the parallel loop body: the parfor function itself, not its __gufunc__ wrapper
+bodies = re.findall(r"^define linkonce_odr[^\n]*numba_parfor_gufunc.*?^}", llvm, re.M | re.S)
+calls = sorted({name for body in bodies for name in re.findall(r"call [^@]*@([\w.$]+)", body)})
+print(json.dumps({"bodies": len(bodies), "calls": calls}))
+"""
+
+
+@pytest.mark.slow
+def test_the_mixture_face_loop_calls_no_compiled_function():
+    """Performance guard (the cause of a 2.2x slower mixture face loop): every
+    evaluator is inlined into the parallel face loop, which calls only libm (``exp``,
+    ``expm1``), LLVM intrinsics and the runtime's allocation and reference counting
+    of the per-row work arrays, never a compiled pdediff function (an out-of-line call
+    passes every array as its seven fields).  Compiled afresh in a child process (an
+    empty cache directory: numba does not show the code of cached functions)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS="1",
+                   OMP_WAIT_POLICY="passive", PYTHONPATH=str(root))
+        done = subprocess.run([sys.executable, "-c", _INNER_CALLS], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=900, check=True)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["bodies"] == 1
+    allowed = {"exp", "expm1", "NRT_MemInfo_alloc_aligned", "NRT_incref", "NRT_decref",
+               "NRT_Free"}
+    unexpected = [c for c in found["calls"] if c not in allowed and not c.startswith("llvm.")]
+    assert unexpected == [], unexpected
+    assert "expm1" in found["calls"]
