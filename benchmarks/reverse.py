@@ -15,7 +15,13 @@ face-rate kernel) and with ``lambda x, t: score(x, t)`` (generic: the score on t
 face-point arrays, then the rates), alternately in one process, best of
 ``--repeats``; with the largest difference of the two final densities (0 where the
 fused path is bit-identical; boxes differ by rounding).  ``--only-families`` runs
-just those rows and merges them into the existing JSON.
+just those rows and merges them into the existing JSON.  ``--faces`` (default on) adds
+the cost of the fused face kernel alone per family at ``--cells``: nanoseconds per face
+on one numba thread (thread CPU time, best of ``--face-repeats``), for this code and
+the baseline in alternate subprocesses, and whether the two codes' face rates are the
+same bits (SHA-256 of the rate arrays); ``--only-faces`` runs just those rows.  The
+full run also records whether the two codes' final densities are bitwise equal
+(``bit_identical_to_baseline``).
 
 Bytes per cell update of one SSPRK3 stage, for the roofline:
 the fused score pass writes A, B on the 2 face arrays (32 B per cell), the stage reads
@@ -70,7 +76,8 @@ print(json.dumps({"seconds": best, "steps": solution.metadata["n_steps"],
 """
 
 
-_FAMILIES = r"""
+# The score families of the per-family rows (shared by the solve and face-kernel rows).
+_SCORES = r"""
 import json, sys, time
 import numpy as np
 import pdediff
@@ -99,6 +106,9 @@ families = {
     "tabulated (mixture, 16 nodes)": TabulatedScore(exact(law, process), faces, 0.05, 1.0, 16),
     "spline model (12^2 x 6, random theta)": model,
 }
+"""
+
+_FAMILIES = _SCORES + r"""
 out = {}
 for name, score in families.items():
     # dt from the positivity rate of this family's velocity at t (same for both paths)
@@ -134,6 +144,39 @@ print(json.dumps(out))
 """
 
 
+# Per-face cost of the fused face kernel alone: one ``set_coefficients`` call (both
+# axes' faces at t0, eps = 1) timed by the calling thread's CPU time on one numba
+# thread, best of ``repeats``; with a hash of the rates (old and new codes must agree).
+_FACES = _SCORES + r"""
+import hashlib
+try:
+    from pdediff.fokker_planck import _score_faces
+except ImportError:  # a baseline older than the fused face kernels
+    print(json.dumps({}))
+    sys.exit(0)
+out = {}
+for name, score in families.items():
+    operator = FluxOperator(grid)
+    set_coefficients = _score_faces.compiled(operator, process, score, 1.0)
+    if set_coefficients is None:
+        continue
+    set_coefficients(t, operator.scheme_id)
+    count = sum(operator._an[p].size for p in operator.layout)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.thread_time()
+        set_coefficients(t, operator.scheme_id)
+        best = min(best, time.thread_time() - start)
+    digest = hashlib.sha256()
+    for p in operator.layout:
+        digest.update(operator._an[p].tobytes())
+        digest.update(operator._bn[p].tobytes())
+    out[name] = {"ns_per_face": 1e9 * best / count, "faces": count,
+                 "sha256": digest.hexdigest()}
+print(json.dumps(out))
+"""
+
+
 def families(cells: int, steps: int, repeats: int) -> dict:
     """Fused against generic ``solve_reverse`` per score family (module docstring)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_WAIT_POLICY="passive")
@@ -160,6 +203,54 @@ def family_section(args: argparse.Namespace) -> dict:
     }
 
 
+def face_costs(source: Path, cells: int, repeats: int) -> dict:
+    """Nanoseconds per face of each family's fused face kernel in the code at
+    ``source`` (one numba thread, thread CPU time; see ``_FACES``)."""
+    env = dict(os.environ, PYTHONPATH=str(source), OMP_WAIT_POLICY="passive",
+               NUMBA_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", _FACES, str(cells), "0", str(repeats)],
+                          env=env, cwd=str(source), capture_output=True, text=True,
+                          check=True, timeout=3600)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def face_section(args: argparse.Namespace) -> dict:
+    """The ``face_kernels`` entry of the JSON: per family, ns per face of this code and
+    of the baseline (alternate subprocesses, ``--rounds`` rounds, best of each), their
+    ratio and whether the two codes' rates are the same bits."""
+    sources = {"this": ROOT}
+    if args.baseline:
+        sources["baseline"] = Path(args.baseline).resolve()
+    load_before = os.getloadavg()
+    best: dict[str, dict] = {name: {} for name in sources}
+    for _ in range(args.rounds):
+        for name, source in sources.items():
+            for family, row in face_costs(source, args.cells, args.face_repeats).items():
+                kept = best[name].get(family)
+                if kept is None or row["ns_per_face"] < kept["ns_per_face"]:
+                    best[name][family] = row
+    rows = {}
+    for family, row in best["this"].items():
+        entry = {"ns_per_face": row["ns_per_face"], "faces": row["faces"]}
+        base = best.get("baseline", {}).get(family)
+        if base is not None:
+            entry["baseline_ns_per_face"] = base["ns_per_face"]
+            entry["speedup_over_baseline"] = base["ns_per_face"] / row["ns_per_face"]
+            entry["same_bits_as_baseline"] = base["sha256"] == row["sha256"]
+        rows[family] = entry
+    return {
+        "problem": {"cells": [args.cells] * 2, "t": 0.5, "eps": 1.0, "process": "OU(1,1)",
+                    "timing": "one set_coefficients call (both axes), one numba thread, "
+                              f"thread CPU time, best of {args.face_repeats} per subprocess, "
+                              f"{args.rounds} alternating subprocess rounds"},
+        "environment": {**environment.describe(load_before, os.getloadavg()),
+                        "numba_threads": 1},
+        "baseline": str(sources["baseline"]) if "baseline" in sources else None,
+        "rows": rows,
+        "note": "machine shared with other jobs: CPU time of the calling thread",
+    }
+
+
 def run(source: Path, cells: int, steps: int, repeats: int, dt: float, out: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(source), OMP_WAIT_POLICY="passive")
     done = subprocess.run([sys.executable, "-c", _RUN, str(cells), str(steps), str(repeats),
@@ -183,14 +274,22 @@ def main() -> None:
     parser.add_argument("--only-families", action="store_true",
                         help="run only the family rows and merge them into the existing "
                              "--out file (its other keys are kept as they are)")
+    parser.add_argument("--faces", action=argparse.BooleanOptionalAction, default=True,
+                        help="add the per-face cost of each fused face kernel (this code "
+                             "and the baseline, one thread)")
+    parser.add_argument("--face-repeats", type=int, default=7)
+    parser.add_argument("--only-faces", action="store_true",
+                        help="run only the face-kernel rows (at --cells) and merge them "
+                             "into the existing --out file")
     args = parser.parse_args()
     import numpy as np
 
-    if args.only_families:
+    if args.only_families or args.only_faces:
         path = Path(args.out)
         results = json.loads(path.read_text()) if path.exists() else {}
-        results["families"] = family_section(args)
-        print(json.dumps(results["families"], indent=2))
+        key = "families" if args.only_families else "face_kernels"
+        results[key] = family_section(args) if args.only_families else face_section(args)
+        print(json.dumps(results[key], indent=2))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2))
         return
@@ -225,6 +324,7 @@ def main() -> None:
             if name not in best or result["seconds"] < best[name]["seconds"]:
                 best[name] = result
     family_rows = family_section(args) if args.families else None
+    face_rows = face_section(args) if args.faces else None
     results = {
         "problem": {"cells": [args.cells] * 2, "steps": args.steps, "dt": dt, "eps": 1.0,
                     "method": "ssprk3 (fixed dt)", "process": "OU(1,1)", "t": [t, t - args.steps * dt],
@@ -244,9 +344,12 @@ def main() -> None:
         p_new = np.load(tmp / "reverse_this.npy")
         p_old = np.load(tmp / "reverse_baseline.npy")
         results["max_abs_difference"] = float(np.max(np.abs(p_new - p_old)))
+        results["bit_identical_to_baseline"] = bool(np.array_equal(p_new, p_old))
         results["max_density"] = float(np.max(p_new))
     if family_rows is not None:
         results["families"] = family_rows
+    if face_rows is not None:
+        results["face_kernels"] = face_rows
     print(json.dumps(results, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))

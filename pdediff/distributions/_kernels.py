@@ -22,6 +22,43 @@ import numpy as np
 from numba import prange
 
 
+@numba.njit(cache=True, inline="always")
+def component_exponent(x, means, prec, logc, isotropic, k, y):  # pragma: no cover - compiled
+    """``logc_k - q_k / 2`` of component ``k`` at one point ``x`` (n,), filling ``y[k] =
+    P_k (x - m_k)`` (``y`` (K, n)), ``q_k = (x - m_k)^T y[k]`` summed over ``d`` in
+    order.  With ``isotropic`` the precision is ``prec[k, 0, 0] I``."""
+    n = means.shape[1]
+    q = 0.0
+    if isotropic:
+        pk = prec[k, 0, 0]
+        for d in range(n):
+            diff = x[d] - means[k, d]
+            y[k, d] = pk * diff
+            q += diff * y[k, d]
+    else:
+        for d in range(n):
+            acc = 0.0
+            for e in range(n):
+                acc += prec[k, d, e] * (x[e] - means[k, e])
+            y[k, d] = acc
+            q += (x[d] - means[k, d]) * acc
+    return logc[k] - 0.5 * q
+
+
+@numba.njit(cache=True, inline="always")
+def mixture_normalise(lw, top):  # pragma: no cover - compiled
+    """Replace the exponents ``lw`` (K,) by ``exp(lw[k] - top)`` and return their sum
+    (in order ``k``).  The top component's term is ``exp(0) = 1`` exactly and is not
+    evaluated: one exponential fewer per point (half of them for two components)."""
+    total = 0.0
+    for k in range(lw.shape[0]):
+        e = lw[k] - top
+        w = 1.0 if e == 0.0 else math.exp(e)
+        lw[k] = w
+        total += w
+    return total
+
+
 @numba.njit(cache=True, error_model="numpy")
 def mixture_weights(x, means, prec, logc, isotropic, y, lw):  # pragma: no cover - compiled
     """The unnormalised responsibilities of a Gaussian mixture at one point ``x`` (n,):
@@ -29,32 +66,15 @@ def mixture_weights(x, means, prec, logc, isotropic, y, lw):  # pragma: no cover
     top)`` with ``top = max_k (logc_k - q_k/2)``; returns ``(top, sum_k lw[k])``, so
     ``log p = top + log(total)`` and the score is ``-sum_k (lw[k] / total) y[k]``.  With
     ``isotropic`` the precision is ``prec[k, 0, 0] I``.  The one evaluation of these
-    terms (the grid solver's face kernel calls it too, for the same bits)."""
-    K, n = means.shape
+    terms: the grid solver's face kernel uses :func:`component_exponent` and
+    :func:`mixture_normalise` too (and the same operations, in the same order, where
+    it hoists the terms constant along a row of faces), for the same bits."""
     top = -np.inf
-    for k in range(K):
-        q = 0.0
-        if isotropic:
-            pk = prec[k, 0, 0]
-            for d in range(n):
-                diff = x[d] - means[k, d]
-                y[k, d] = pk * diff
-                q += diff * y[k, d]
-        else:
-            for d in range(n):
-                acc = 0.0
-                for e in range(n):
-                    acc += prec[k, d, e] * (x[e] - means[k, e])
-                y[k, d] = acc
-                q += (x[d] - means[k, d]) * acc
-        lw[k] = logc[k] - 0.5 * q
+    for k in range(means.shape[0]):
+        lw[k] = component_exponent(x, means, prec, logc, isotropic, k, y)
         if lw[k] > top:
             top = lw[k]
-    total = 0.0
-    for k in range(K):
-        lw[k] = math.exp(lw[k] - top)
-        total += lw[k]
-    return top, total
+    return top, mixture_normalise(lw, top)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)

@@ -13,8 +13,9 @@ evaluation, so the rates equal those of the generic path (score evaluated on the
 face centres, then ``face_coefficients``) bit for bit, except for boxes (below):
 
 * ``KIND_MIXTURE``: Gaussian mixtures (and point clouds at ``t > 0``),
-  ``s = -sum_k r_k P_k (x - m_k)``, in the order of
-  ``pdediff.distributions._kernels.mixture_kernel``;
+  ``s = -sum_k r_k P_k (x - m_k)``, with the building blocks of
+  ``pdediff.distributions._kernels.mixture_kernel`` (``component_exponent``,
+  ``mixture_normalise``) and their order of operations;
 * ``KIND_BOX``: mixtures of uniform laws on boxes (docs/theory, "Conventions"),
   ``s_d = sum_k r_k (A_l - A_u)_kd / sqrt(v)`` in the formulas of
   ``pdediff.distributions.boxes``.  The generic path evaluates them with scipy's
@@ -30,7 +31,9 @@ face centres, then ``face_coefficients``) bit for bit, except for boxes (below):
 Per-kind parameters come packed in a fixed set of arrays (so that the one kernel has
 one signature per entry point, compiled once): ``arr2a``, ``arr2b`` (2-D), ``arr3`` (3-D), ``arr1``
 (1-D), ``ints``, ``reals``; the table in :func:`_face_loop` says which
-holds what.  Work arrays are allocated once per outer face row.  Each kind has its own
+holds what.  Work arrays are allocated once per outer face index; the terms of a
+score constant along a row of faces are computed once per row (:func:`_face_loop`).
+Each kind has its own
 entry point (the loop compiled with ``kind`` a constant); :func:`score_face_coefficients`
 picks it.
 """
@@ -42,7 +45,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..distributions._kernels import mixture_weights
+from ..distributions._kernels import component_exponent, mixture_normalise
 from ..score_model._kernels import spline_cell_powers, spline_contract
 from ._kernels import face_pair
 
@@ -61,13 +64,53 @@ _LOG2 = math.log(2.0)
 
 # ------------------------------------------------------------------ mixture
 @njit(cache=True, inline="always")
-def _mixture_score(x, d_face, means, prec, logc, isotropic, y, lw):  # pragma: no cover
-    """Component ``d_face`` of the Gaussian-mixture score at ``x``; ``y`` (K, n), ``lw``
-    (K,) are work arrays."""
-    _, total = mixture_weights(x, means, prec, logc, isotropic, y, lw)
+def _mixture_row(x, means, prec, isotropic, pre, row_y):  # pragma: no cover - compiled
+    """The terms of an isotropic mixture constant along a row of faces (only the last
+    coordinate varies): per component ``c``, ``pre[c]`` the partial sum of ``q_c`` over
+    the other axes and ``row_y[c, d] = P_c (x_d - m_cd)`` (the operations of
+    ``component_exponent``, whose sum over the axes ends with the last)."""
+    if not isotropic:
+        return
+    K, n = means.shape
+    for c in range(K):
+        pk = prec[c, 0, 0]
+        q = 0.0
+        for d in range(n - 1):
+            diff = x[d] - means[c, d]
+            row_y[c, d] = pk * diff
+            q += diff * row_y[c, d]
+        pre[c] = q
+
+
+@njit(cache=True, inline="always")
+def _mixture_score(x, x_last, d_face, means, prec, logc, isotropic, pre, row_y, y, lw,
+                   ys):  # pragma: no cover - compiled
+    """Component ``d_face`` of the Gaussian-mixture score at the face point ``x`` with
+    last coordinate ``x_last``: ``component_exponent`` and ``mixture_normalise``
+    operation for operation, the isotropic quadratic form completed from the row
+    terms of :func:`_mixture_row` (``q_c = pre_c + diff y``: the same sum, in the same
+    order).  Work arrays: ``y`` (K, n), ``lw``, ``ys`` (K,)."""
+    K, n = means.shape
+    last = n - 1
+    top = -np.inf
+    if not isotropic:
+        x[last] = x_last
+    for c in range(K):
+        if isotropic:
+            diff = x_last - means[c, last]
+            y_last = prec[c, 0, 0] * diff
+            e = logc[c] - 0.5 * (pre[c] + diff * y_last)
+            ys[c] = y_last if d_face == last else row_y[c, d_face]
+        else:
+            e = component_exponent(x, means, prec, logc, False, c, y)
+            ys[c] = y[c, d_face]
+        lw[c] = e
+        if e > top:
+            top = e
+    total = mixture_normalise(lw, top)
     score = 0.0
-    for c in range(means.shape[0]):
-        score -= (lw[c] / total) * y[c, d_face]
+    for c in range(K):
+        score -= (lw[c] / total) * ys[c]
     return score
 
 
@@ -127,35 +170,63 @@ def _mills(b: float) -> float:  # pragma: no cover - compiled
     return math.exp(-0.5 * b * b - _LOG_SQRT_2PI) / _ndtr(b)
 
 
+@njit(cache=True, error_model="numpy")
+def _interval(x_d, low, high, alpha, s, slope):  # pragma: no cover - compiled
+    """``(log D_d, g1_d)`` of one axis of one box (``boxes.interval_terms``): ``log D_d``
+    the log of the Gaussian mass of ``[alpha low, alpha high]`` around ``x_d`` (scale
+    ``s``) and, when ``slope``, ``g1_d = (A_l - A_u) / s`` (else 0)."""
+    u = (alpha * high - x_d) / s
+    lo = (alpha * low - x_d) / s
+    flip = (u + lo) > 0.0
+    b = -lo if flip else u
+    a = -u if flip else lo
+    log_b = _log_ndtr(b)
+    delta = min(_log_ndtr(a) - log_b, 0.0)
+    if delta > -_LOG2:
+        log_d = log_b + math.log(-math.expm1(delta))
+    else:
+        log_d = log_b + math.log1p(-math.exp(delta))
+    g1 = 0.0
+    if slope:
+        one_minus = -math.expm1(delta)
+        a_b = _mills(b) / one_minus
+        a_a = _mills(a) * math.exp(delta) / one_minus
+        a_u = a_a if flip else a_b
+        a_l = a_b if flip else a_a
+        g1 = (a_l - a_u) / s
+    return log_d, g1
+
+
 @njit(cache=True, inline="always")
-def _box_score(x, d_face, lows, highs, log_w, alpha, s, v, log_k, g1):  # pragma: no cover
-    """Component ``d_face`` of the box-mixture score at ``x`` (``boxes.BoxMixture``:
-    ``interval_terms``, responsibilities by log-sum-exp, ``g1 = (A_l - A_u) / s``);
-    ``log_k``, ``g1`` (K,) are work arrays."""
-    K, ndim = lows.shape
+def _box_row(x, d_face, lows, highs, alpha, s, pre, row_g):  # pragma: no cover - compiled
+    """The terms of a box mixture constant along a row of faces (only the last
+    coordinate varies): per box ``c``, ``pre[c]`` the partial sum of ``log D_d`` over
+    the other axes and, when ``d_face`` is one of them, ``row_g[c] = g1_{d_face}``."""
+    K, n = lows.shape
     for c in range(K):
-        total_d = 0.0
-        for d in range(ndim):
-            u = (alpha * highs[c, d] - x[d]) / s
-            lo = (alpha * lows[c, d] - x[d]) / s
-            flip = (u + lo) > 0.0
-            b = -lo if flip else u
-            a = -u if flip else lo
-            log_b = _log_ndtr(b)
-            delta = min(_log_ndtr(a) - log_b, 0.0)
-            if delta > -_LOG2:
-                log_d = log_b + math.log(-math.expm1(delta))
-            else:
-                log_d = log_b + math.log1p(-math.exp(delta))
-            total_d += log_d
+        total = 0.0
+        for d in range(n - 1):
+            log_d, g1 = _interval(x[d], lows[c, d], highs[c, d], alpha, s, d == d_face)
+            total += log_d
             if d == d_face:
-                one_minus = -math.expm1(delta)
-                a_b = _mills(b) / one_minus
-                a_a = _mills(a) * math.exp(delta) / one_minus
-                a_u = a_a if flip else a_b
-                a_l = a_b if flip else a_a
-                g1[c] = (a_l - a_u) / s
-        log_k[c] = log_w[c] + total_d
+                row_g[c] = g1
+        pre[c] = total
+
+
+@njit(cache=True, inline="always")
+def _box_score(x_last, d_face, lows, highs, log_w, alpha, s, pre, row_g, log_k,
+               g1):  # pragma: no cover - compiled
+    """Component ``d_face`` of the box-mixture score at the face point with last
+    coordinate ``x_last`` (``boxes.BoxMixture``: the sum of ``log D_d`` over the axes
+    in order, completed from the row terms of :func:`_box_row`; responsibilities by
+    log-sum-exp); ``log_k``, ``g1`` (K,) are work arrays."""
+    K, n = lows.shape
+    last = n - 1
+    for c in range(K):
+        log_d, g_last = _interval(x_last, lows[c, last], highs[c, last], alpha, s,
+                                  d_face == last)
+        log_k[c] = log_w[c] + (pre[c] + log_d)
+        g1[c] = g_last if d_face == last else row_g[c]
     top = -np.inf
     for c in range(K):
         if log_k[c] > top:
@@ -174,18 +245,21 @@ def _box_score(x, d_face, lows, highs, log_w, alpha, s, v, log_k, g1):  # pragma
 
 # ------------------------------------------------------------------ spline model
 @njit(cache=True, inline="always")
-def _spline_score(x, d_face, polynomials, params, cells, degree, has_reference, powers,
-                  derivatives, work):  # pragma: no cover - compiled
-    """Component ``d_face`` of the spline model's score at ``x``.  ``params`` rows:
-    box low, knot spacing, ``alpha m0``, reference variance ``v`` (n,).  Work arrays
-    ``powers``, ``derivatives`` (n, degree + 1), ``work`` (n + 1, (degree + 1)^n)."""
+def _spline_score(x, d_face, polynomials, low, spacing, reference, cells, degree,
+                  has_reference, powers, derivatives, work):  # pragma: no cover - compiled
+    """Component ``d_face`` of the spline model's score at ``x``: box ``low`` and knot
+    ``spacing`` (n,), ``reference`` rows ``alpha m0`` and the reference variance ``v``
+    (2, n).  Work arrays ``powers``, ``derivatives`` (n, degree + 1), ``work`` (n + 1,
+    (degree + 1)^n).  The arguments are whole arrays, not rows of one: a row view made
+    per face costs an atomic reference-count increment and decrement on the shared
+    parent array (contended between threads)."""
     score = 0.0
-    inside, cell = spline_cell_powers(x, params[0], params[1], cells, powers, derivatives)
+    inside, cell = spline_cell_powers(x, low, spacing, cells, powers, derivatives)
     if inside:
         spline_contract(polynomials, cell, powers, derivatives, work)
         score = work[d_face, 0]
     if has_reference:
-        score -= (x[d_face] - params[2, d_face]) / params[3, d_face]
+        score -= (x[d_face] - reference[0, d_face]) / reference[1, d_face]
     return score
 
 
@@ -208,12 +282,20 @@ def _face_loop(
     mixture    means (K,n)  --           P (K,.,.) logc (K) [isotropic]          --
     box        lows (K,n)   highs (K,n)  --       log_w (K) --                   [alpha, sqrt v, v]
     tabulated  S_j (F,n)    S_j+1 (F,n)  --       --        --                   [1 - lam, lam]
-    spline     polys        params (4,n) --       --        [cells, degree, ref] --
+    spline     polys        ref (2,n)    --       low (n)   [cells, degree, ref] spacing (n)
     ========== ============ ============ ======== ========= ==================== =================
 
     Tabulated rows are the face points in C order of the 3-D face array.
-    ``work_shape = (L, R, C, R2, C2)``: per face row one 1-D work array of length
-    ``L``, two ``(R, C)`` and one ``(R2, C2)``."""
+    ``work_shape = (L, R, C, R2, C2)``: per outer face index four 1-D work arrays of
+    length ``L``, two ``(R, C)`` and one ``(R2, C2)``.
+
+    Position 2 holds the last grid axis (the caller checks it), so along the innermost
+    loop only the last coordinate changes, and it is the last term of every sum over
+    the axes: the mixture and box evaluators sum the other axes' terms once per row
+    (:func:`_mixture_row`, :func:`_box_row`) and complete the sum per face, in the
+    same order (the same bits).  Every evaluator is inlined (``inline="always"``): an
+    out-of-line call per face passes each array as its seven fields (about a hundred
+    arguments), which cost more than the score itself."""
     m0, m1, m2 = coef_a.shape
     n = coef_a.shape[position] - 1
     ndim = 0
@@ -224,55 +306,62 @@ def _face_loop(
     for i in prange(m0):
         x = np.empty(ndim)
         w1 = np.empty(work_shape[0])
+        w2 = np.empty(work_shape[0])
+        w3 = np.empty(work_shape[0])
+        w4 = np.empty(work_shape[0])
         wa = np.empty((work_shape[1], work_shape[2]))
         wb = np.empty((work_shape[1], work_shape[2]))
         wc = np.empty((work_shape[3], work_shape[4]))
         for j in range(m1):
-            for k in range(m2):
-                i0 = np.int64(i)
-                i1 = np.int64(j)
-                i2 = np.int64(k)
-                if position == 0:
-                    f = i0
-                elif position == 1:
-                    f = i1
-                else:
-                    f = i2
+            i0 = np.int64(i)
+            i1 = np.int64(j)
+            x_face = 0.0
+            if position != 2:
+                f = i0 if position == 0 else i1
                 if (f == 0 or f == n) and not periodic:
-                    coef_a[i, j, k] = 0.0
-                    coef_b[i, j, k] = 0.0
+                    for k in range(m2):
+                        coef_a[i, j, k] = 0.0
+                        coef_b[i, j, k] = 0.0
                     continue
                 if f == n:
                     if position == 0:
                         i0 = 0
-                    elif position == 1:
-                        i1 = 0
                     else:
+                        i1 = 0
+                x_face = coords0[i0] if position == 0 else coords1[i1]
+            if grid_axis[0] >= 0:
+                x[grid_axis[0]] = coords0[i0]
+            if grid_axis[1] >= 0:
+                x[grid_axis[1]] = coords1[i1]
+            if kind == KIND_MIXTURE:
+                _mixture_row(x, arr2a, arr3, ints[0] != 0, w1, wa)
+            elif kind == KIND_BOX:
+                _box_row(x, d_face, arr2a, arr2b, reals[0], reals[1], w1, w2)
+            for k in range(m2):
+                i2 = np.int64(k)
+                if position == 2:
+                    if (k == 0 or k == n) and not periodic:
+                        coef_a[i, j, k] = 0.0
+                        coef_b[i, j, k] = 0.0
+                        continue
+                    if k == n:
                         i2 = 0
-                if position == 0:
-                    x_face = coords0[i0]
-                elif position == 1:
-                    x_face = coords1[i1]
-                else:
-                    x_face = coords2[i2]
-                if kind != KIND_TABULATED:
-                    if grid_axis[0] >= 0:
-                        x[grid_axis[0]] = coords0[i0]
-                    if grid_axis[1] >= 0:
-                        x[grid_axis[1]] = coords1[i1]
-                    if grid_axis[2] >= 0:
-                        x[grid_axis[2]] = coords2[i2]
+                x_last = coords2[i2]
+                if position == 2:
+                    x_face = x_last
                 if kind == KIND_MIXTURE:
-                    score = _mixture_score(x, d_face, arr2a, arr3, arr1, ints[0] != 0, wa, w1)
+                    score = _mixture_score(x, x_last, d_face, arr2a, arr3, arr1, ints[0] != 0,
+                                           w1, wa, wa, w2, w3)
                 elif kind == KIND_BOX:
-                    score = _box_score(x, d_face, arr2a, arr2b, arr1, reals[0], reals[1],
-                                       reals[2], w1, wa[0])
+                    score = _box_score(x_last, d_face, arr2a, arr2b, arr1, reals[0], reals[1],
+                                       w1, w2, w3, w4)
                 elif kind == KIND_TABULATED:
                     row = (i0 * m1 + i1) * m2 + i2
                     score = reals[0] * arr2a[row, d_face] + reals[1] * arr2b[row, d_face]
                 else:
-                    score = _spline_score(x, d_face, arr2a, arr2b, ints[0], ints[1],
-                                          ints[2] != 0, wa, wb, wc)
+                    x[ndim - 1] = x_last
+                    score = _spline_score(x, d_face, arr2a, arr1, reals, arr2b, ints[0],
+                                          ints[1], ints[2] != 0, wa, wb, wc)
                 v = drift_a * x_face + score_c * score
                 a, b = face_pair(v, diffusion, h, scheme)
                 coef_a[i, j, k] = a

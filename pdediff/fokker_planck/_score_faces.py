@@ -98,7 +98,7 @@ def _mixture(score: Any, ndim: int) -> tuple[int, Parameters, tuple] | None:
             return (lows, highs, _NONE3, np.ascontiguousarray(log_w, dtype=float), _NO_INTS,
                     np.array([alpha, np.sqrt(v), v]))
 
-        return kernels.KIND_BOX, box, (K, 1, K, 1, 1)
+        return kernels.KIND_BOX, box, (K, 1, 1, 1, 1)
     return None
 
 
@@ -138,11 +138,11 @@ def _spline(score: Any, ndim: int) -> tuple[int, Parameters, tuple] | None:
         polynomials, low, spacing, shift, variance = score._score_parameters(t)
         if variance is None:
             shift = variance = np.ones(ndim)
-        params = np.ascontiguousarray(np.stack(
-            [low, spacing, np.broadcast_to(shift, (ndim,)), np.broadcast_to(variance, (ndim,))]
-        ), dtype=float)
-        return (np.ascontiguousarray(polynomials, dtype=float), params, _NONE3, _NONE1, ints,
-                _NONE1)
+        reference = np.ascontiguousarray(np.stack(
+            [np.broadcast_to(shift, (ndim,)), np.broadcast_to(variance, (ndim,))]), dtype=float)
+        return (np.ascontiguousarray(polynomials, dtype=float), reference, _NONE3,
+                np.ascontiguousarray(np.broadcast_to(low, (ndim,)), dtype=float), ints,
+                np.ascontiguousarray(np.broadcast_to(spacing, (ndim,)), dtype=float))
 
     return kernels.KIND_SPLINE, spline, (1, ndim, k1, ndim + 1, k1**ndim)
 
@@ -154,6 +154,10 @@ def compiled(
     for forward time ``t`` with the fused kernel, or None when ``score`` has no
     compiled form."""
     grid = operator.grid
+    if operator.layout[-1] != 2:
+        # The kernels complete each sum over the axes with the last one, the one that
+        # varies along their innermost loop (position 2).
+        return None
     found = (_mixture(score, grid.ndim) or _tabulated(score, operator)
              or _spline(score, grid.ndim))
     if found is None:

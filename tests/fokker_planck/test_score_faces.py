@@ -56,6 +56,51 @@ def test_fused_solve_equals_the_generic_solve(eps):
     assert a.metadata["n_steps"] == b.metadata["n_steps"]
 
 
+
+def test_an_operator_with_another_axis_innermost_keeps_the_generic_path():
+    """The kernels complete every sum over the axes with the last grid axis, the one
+    along their innermost loop (array position 2): an operator whose layout puts
+    another axis there gets no fused kernel (and so keeps the generic bits)."""
+    grid = pdediff.Grid([(-3.0, 3.0)] * 2, 11)
+    process = pdediff.VP()
+    score = exact(LAWS[2], process)
+    operator = FluxOperator(grid)
+    assert operator.layout[-1] == 2
+    assert _score_faces.compiled(operator, process, score, 0.5) is not None
+    operator.layout = (2, 0)
+    assert _score_faces.compiled(operator, process, score, 0.5) is None
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_tied_components_give_the_generic_bits_and_a_mirror_symmetric_score(ndim):
+    """Two mirror-image components (means +-1 on axis 0, equal isotropic covariance and
+    weight): on the faces at x_0 = 0 their exponents tie exactly, so both weights are
+    the skipped exp(0) = 1.  Claim: the fused rates equal the generic path's bit for
+    bit, and the velocity field is exactly mirror-symmetric (the rates of the face at
+    x and at its mirror image are swapped copies)."""
+    means = np.zeros((2, ndim))
+    means[:, 0] = [-1.0, 1.0]
+    law = GaussianMixture(means, [0.3, 0.3])
+    grid = pdediff.Grid([(-3.0, 3.0)] * ndim, 6 if ndim == 3 else 12)
+    process = pdediff.VP()
+    score = exact(law, process)
+    fused_op, generic_op = FluxOperator(grid), FluxOperator(grid)
+    fused = _face_coefficients(fused_op, process, score, 0.5, 1.0)
+    generic = _face_coefficients(generic_op, process, lambda x, t: score(x, t), 0.5, 1.0)
+    assert fused(0.4, 1) == generic(0.4, 1)  # MUSCL: (A, B) = (v+/h, v-/h)
+    for p in fused_op.layout:
+        assert np.array_equal(fused_op._an[p], generic_op._an[p])
+        assert np.array_equal(fused_op._bn[p], generic_op._bn[p])
+    # Mirror x_0 -> -x_0: axis-0 faces reverse along axis 0 with A and B swapped (the
+    # normal velocity changes sign); other axes' faces reverse with A, B kept.
+    first = fused_op.layout[0]
+    a0, b0 = fused_op._an[first], fused_op._bn[first]
+    assert np.array_equal(a0, np.flip(b0, axis=first))
+    for p in fused_op.layout[1:]:
+        assert np.array_equal(fused_op._an[p], np.flip(fused_op._an[p], axis=first))
+        assert np.any(fused_op._an[p] > 0)
+
+
 # ------------------------------------------------------------------ other families
 def _spline_model(ndim, reference, seed=0):
     from pdediff.score_model import ScoreModel
@@ -303,3 +348,54 @@ def test_each_face_kernel_is_compiled_once_for_every_dimension_and_family():
                           rtol=1e-2)
     for kernel in _face_score_kernels.FACE_KERNELS.values():
         assert len(kernel.signatures) == 1
+
+
+_INNER_CALLS = r"""
+import json, re
+import pdediff
+from pdediff.distributions import GaussianMixture
+from pdediff.fokker_planck import FluxOperator, _score_faces
+from pdediff.fokker_planck import _face_score_kernels as kernels
+from pdediff.scores import exact
+grid = pdediff.Grid([(-4.0, 4.0)] * 2, 8)
+process = pdediff.OU()
+law = GaussianMixture([[-1.0, -0.5], [1.0, 0.8]], [0.1, 0.2])
+operator = FluxOperator(grid)
+_score_faces.compiled(operator, process, exact(law, process), 1.0)(0.5, 0)
+kernel = kernels._mixture_faces
+llvm = kernel.inspect_llvm(kernel.signatures[0])
+# the parallel loop body: the parfor function itself, not its __gufunc__ wrapper
+bodies = re.findall(r"^define linkonce_odr[^\n]*numba_parfor_gufunc.*?^}", llvm, re.M | re.S)
+calls = sorted({name for body in bodies for name in re.findall(r"call [^@]*@([\w.$]+)", body)})
+print(json.dumps({"bodies": len(bodies), "calls": calls}))
+"""
+
+
+@pytest.mark.slow
+def test_the_mixture_face_loop_calls_no_compiled_function():
+    """Performance guard (the cause of a 2.2x slower mixture face loop): every
+    evaluator is inlined into the parallel face loop, which calls only libm (``exp``,
+    ``expm1``), LLVM intrinsics and the runtime's allocation and reference counting
+    of the per-row work arrays, never a compiled pdediff function (an out-of-line call
+    passes every array as its seven fields).  Compiled afresh in a child process (an
+    empty cache directory: numba does not show the code of cached functions)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, NUMBA_NUM_THREADS="1",
+                   OMP_WAIT_POLICY="passive", PYTHONPATH=str(root))
+        done = subprocess.run([sys.executable, "-c", _INNER_CALLS], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=900, check=True)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["bodies"] == 1
+    allowed = {"exp", "expm1", "NRT_MemInfo_alloc_aligned", "NRT_incref", "NRT_decref",
+               "NRT_Free"}
+    unexpected = [c for c in found["calls"] if c not in allowed and not c.startswith("llvm.")]
+    assert unexpected == [], unexpected
+    assert "expm1" in found["calls"]
