@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 from . import STUDIES
 
@@ -102,16 +103,51 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Studies whose cases enter the shared pool first: the longest (measured), so that
-#: the short cases of the others fill the remaining workers and the tail is short.
-#: Only the order of work changes; every result is the same.
-LONGEST_FIRST = ("ode_sde_gap", "li_yau", "concentration")
+#: Studies first in the pool's queue: the longest (measured), so that the short cases
+#: of the others fill the workers at the end and the tail is short.  Only the order of
+#: work changes; every result is the same.
+LONGEST_FIRST = ("ode_sde_gap", "li_yau", "pde_vs_particles", "concentration", "entropy",
+                 "lp_stability", "stopping_time")
+
+
+class _Slot:
+    """A future-to-be: :class:`_Recorder` hands it out, :func:`_overlapped` fills it."""
+
+    future = None
+
+    def result(self):
+        return self.future.result()
+
+
+class _Recorder:
+    """An executor that only records the calls submitted to it (in order)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[_Slot, Any, tuple]] = []
+
+    def submit(self, fn, *args) -> _Slot:
+        slot = _Slot()
+        self.calls.append((slot, fn, args))
+        return slot
+
+
+def _interleaved(recorders: list[_Recorder]) -> list[tuple[_Slot, Any, tuple]]:
+    """The recorded calls round-robin over the studies: the workers start on different
+    studies, so a cold numba cache is filled by one worker per kernel, not compiled
+    by both at once."""
+    calls, queues = [], [list(r.calls) for r in recorders]
+    while any(queues):
+        for queue_ in queues:
+            if queue_:
+                calls.append(queue_.pop(0))
+    return calls
 
 
 def _overlapped(names, args, executor, out: Path) -> dict[str, float]:
-    """Every study's cases submitted to the one ``executor`` at once; a thread per study
-    waits for its cases, and this thread writes each study (checks, file, figures:
-    matplotlib is not thread-safe) as soon as its cases are in."""
+    """Every study's cases submitted to the one ``executor`` at once (round-robin over
+    the studies, the longest first); a thread per study waits for its cases, and this
+    thread writes each study (checks, file, figures: matplotlib is not thread-safe) as
+    soon as its cases are in."""
     import queue
     import threading
 
@@ -119,8 +155,11 @@ def _overlapped(names, args, executor, out: Path) -> dict[str, float]:
 
     order = [n for n in LONGEST_FIRST if n in names] + \
         [n for n in names if n not in LONGEST_FIRST]
-    pending = {name: harness.submit(name, quick=args.quick, executor=executor)
+    recorders = {name: _Recorder() for name in order}
+    pending = {name: harness.submit(name, quick=args.quick, executor=recorders[name])
                for name in order}
+    for slot, fn, call_args in _interleaved([recorders[name] for name in order]):
+        slot.future = executor.submit(fn, *call_args)
     done: queue.Queue = queue.Queue()
 
     def wait(name: str) -> None:

@@ -329,7 +329,7 @@ def collect(pending: Pending, progress: bool = True) -> Pending:
         pending.first_start = min(pending.first_start, begin)
         if progress:
             print(f"  [{pending.name} {i + 1}/{len(pending.keys)}] {key}  "
-                  f"{end - pending.start:.1f} s", flush=True)
+                  f"{end - pending.start:.1f} s (case {end - begin:.1f} s)", flush=True)
     return pending
 
 
