@@ -70,14 +70,16 @@ def refinement_text(ref: Mapping | None) -> str:
 
 
 def write_report(out: Path = Path("data"), timings: Mapping[str, float] | None = None,
-                 total: float | None = None, overlapped: bool = False) -> Path:
+                 total: float | None = None, overlapped: bool = False,
+                 case_seconds: Mapping[str, float] | None = None) -> Path:
     """Write ``out/report.md`` (atomically) and return its path.
 
     ``timings``: optional seconds per study (from ``pdediff reproduce``: each study's wall
     span from its first case's start to its file write), listed at the end with
     ``total`` (the command's wall time; default: the sum of the spans).  ``overlapped``:
     the studies shared one pool of workers, so their spans overlap and add up to more
-    than the total."""
+    than the total.  ``case_seconds``: optional seconds spent inside each study's cases,
+    summed over the workers (what a study costs when its span is shared)."""
     out = Path(out)
     lines = [
         "# pdediff verification report",
@@ -131,6 +133,10 @@ def write_report(out: Path = Path("data"), timings: Mapping[str, float] | None =
                   + f"; total {total:.1f} s"
                   + (" (the studies overlapped on one pool of workers: their spans add up to "
                      "more than the total)." if overlapped else "."), ""]
+        if case_seconds:
+            lines += ["Time inside each study's cases, summed over the workers: "
+                      + ", ".join(f"{k} {v:.1f} s" for k, v in case_seconds.items()) + ".",
+                      ""]
     target = out / "report.md"
     out.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".report.md.", dir=out)

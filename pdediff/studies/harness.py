@@ -153,6 +153,8 @@ class Summary:
     path: Path
     figures: tuple[Path, ...] = ()
     results: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: Seconds spent inside the study's cases, summed over cases (on any worker).
+    case_seconds: float = math.nan
 
     @property
     def counts(self) -> dict[str, int]:
@@ -295,6 +297,7 @@ class Pending:
     start: float  # time.time() at submission
     raw: dict[str, Any] = field(default_factory=dict)
     first_start: float = math.inf  # earliest case start (worker clock)
+    case_seconds: float = 0.0  # summed over the collected cases
 
 
 def submit(name: str, settings: Any = None, *, quick: bool = False,
@@ -327,6 +330,7 @@ def collect(pending: Pending, progress: bool = True) -> Pending:
             raise TypeError(f"compute: expected a dict for case {key!r}, got {type(value)}")
         pending.raw[key] = value
         pending.first_start = min(pending.first_start, begin)
+        pending.case_seconds += end - begin
         if progress:
             print(f"  [{pending.name} {i + 1}/{len(pending.keys)}] {key}  "
                   f"{end - pending.start:.1f} s (case {end - begin:.1f} s)", flush=True)
@@ -355,7 +359,8 @@ def finish(pending: Pending, out: Path = Path("data")) -> Summary:
     folder = Path(out) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     paths = tuple(Path(p) for p in module.figures(results, folder))
-    return Summary(short, settings, tuple(check_list), elapsed, path, paths, results)
+    return Summary(short, settings, tuple(check_list), elapsed, path, paths, results,
+                   pending.case_seconds)
 
 
 def run(name: str, settings: Any = None, *, quick: bool = False,
