@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,7 @@ def command_reproduce(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     start = time.perf_counter()
+    load = [os.getloadavg()[0]]
     names = list(STUDIES)
     with _executor(args) as executor:
         if executor is None:
@@ -203,11 +205,12 @@ def command_reproduce(args: argparse.Namespace) -> int:
         else:
             summaries = _overlapped(names, args, executor, out)
     total = time.perf_counter() - start
+    load.append(os.getloadavg()[0])
     overlapped = executor is not None
     timings = {name: s.elapsed for name, s in summaries.items()}
     case_seconds = {name: s.case_seconds for name, s in summaries.items()}
     path = write_report(out, timings=timings, total=total, overlapped=overlapped,
-                        case_seconds=case_seconds)
+                        case_seconds=case_seconds, load=load)
     print("time per study (first case start to file write): "
           + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     if overlapped:
@@ -215,7 +218,8 @@ def command_reproduce(args: argparse.Namespace) -> int:
               + ", ".join(f"{k} {v:.1f} s" for k, v in case_seconds.items()))
     note = " (studies overlapped: their spans add up to more than the total)" \
         if overlapped else ""
-    print(f"wrote {path}; all studies in {total:.1f} s{note}")
+    print(f"wrote {path}; all studies in {total:.1f} s{note}; load average "
+          f"{load[0]:.1f} at the start, {load[1]:.1f} at the end")
     return 0
 
 

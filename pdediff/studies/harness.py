@@ -303,8 +303,22 @@ class Pending:
 def submit(name: str, settings: Any = None, *, quick: bool = False,
            overrides: Mapping[str, Any] | None = None,
            executor: Executor | None = None) -> Pending:
-    """Settings, cases and their submission to ``executor`` (None: run lazily, in this
-    process, when collected); nothing is waited for.  See :func:`run`."""
+    """Build the settings and cases of study ``name`` and submit every case to
+    ``executor``; nothing is waited for.
+
+    Parameters
+    ----------
+    name, settings, quick, overrides
+        As for :func:`run`.
+    executor
+        Anything with ``submit(fn, *args) -> future``; None: each case runs in this
+        process when :func:`collect` asks for it.
+
+    Returns
+    -------
+    Pending
+        The study with one future per case (in case order).
+    """
     module = load_study(name)
     if not is_harness_study(module):
         raise ValueError(f"name: study {name!r} does not define the harness contract "
@@ -323,8 +337,24 @@ def submit(name: str, settings: Any = None, *, quick: bool = False,
 
 
 def collect(pending: Pending, progress: bool = True) -> Pending:
-    """Wait for every case of ``pending`` in case order (one progress line each)."""
+    """Wait for every case of ``pending`` in case order.
+
+    Parameters
+    ----------
+    pending
+        From :func:`submit`; cases already collected are skipped.
+    progress
+        Print one line per case: seconds since submission and inside the case.
+
+    Returns
+    -------
+    Pending
+        ``pending`` itself, with ``raw`` (case key -> result dict), ``first_start``
+        (earliest case start, ``time.time()``) and ``case_seconds`` filled in.
+    """
     for i, (key, future) in enumerate(zip(pending.keys, pending.futures)):
+        if key in pending.raw:
+            continue
         begin, end, value = future.result()
         if not isinstance(value, Mapping):
             raise TypeError(f"compute: expected a dict for case {key!r}, got {type(value)}")
@@ -338,9 +368,23 @@ def collect(pending: Pending, progress: bool = True) -> Pending:
 
 
 def finish(pending: Pending, out: Path = Path("data")) -> Summary:
-    """Checks, the file ``out/NAME.h5`` and the figures of a collected study.  The
-    elapsed time is the study's wall span: from its first case's start to its file
-    write (with overlapping studies it includes time the workers gave to others)."""
+    """Evaluate the checks of a collected study, write ``out/NAME.h5`` atomically and
+    draw its figures (collecting first whatever :func:`collect` has not).
+
+    Parameters
+    ----------
+    pending
+        From :func:`submit` (and :func:`collect`).
+    out
+        Output folder: ``out/NAME.h5`` and ``out/figures/``.
+
+    Returns
+    -------
+    Summary
+        ``elapsed`` is the study's wall span in seconds, from its first case's start
+        to its file write (with studies overlapping on one pool it includes time the
+        workers gave to other studies); ``case_seconds`` is the time inside its cases.
+    """
     if len(pending.raw) != len(pending.keys):
         collect(pending, progress=False)
     module, settings, raw = pending.module, pending.settings, pending.raw

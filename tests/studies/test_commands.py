@@ -132,4 +132,4 @@ def test_reproduce_overlaps_studies_on_one_pool_with_identical_bits(tmp_path, mo
     assert "Time per study (wall span from its first case's start to its file write)" in report
     assert "_toy_study_b" in report and "overlapped on one pool" in report
     assert "Time inside each study's cases, summed over the workers" in report
-    assert "s in its cases)" in text
+    assert "s in its cases)" in text and "load average" in report
