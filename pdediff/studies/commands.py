@@ -104,9 +104,8 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Studies first in the pool's queue: the longest (measured), so that the short cases
-#: of the others fill the workers at the end and the tail is short.  Only the order of
-#: work changes; every result is the same.
+#: The studies from the longest to the shortest (measured, quick mode).  Only the order
+#: of work depends on it; every result is the same.
 LONGEST_FIRST = ("ode_sde_gap", "li_yau", "pde_vs_particles", "concentration", "entropy",
                  "lp_stability", "stopping_time")
 
@@ -133,20 +132,20 @@ class _Recorder:
 
 
 def _interleaved(recorders: list[_Recorder]) -> list[tuple[_Slot, Any, tuple]]:
-    """The recorded calls round-robin over the studies: the workers start on different
-    studies, so a cold numba cache is filled by one worker per kernel, not compiled
-    by both at once."""
-    calls, queues = [], [list(r.calls) for r in recorders]
-    while any(queues):
-        for queue_ in queues:
-            if queue_:
-                calls.append(queue_.pop(0))
-    return calls
+    """The order of the recorded calls (``recorders`` from the longest study to the
+    shortest): the first case of every study, longest first, so that the workers start
+    on different studies and a cold numba cache is filled by one worker per kernel, not
+    compiled by both at once; then the remaining cases study by study, shortest first,
+    so that short studies are written early and the longest study's cases fill every
+    worker at the end."""
+    firsts = [r.calls[0] for r in recorders if r.calls]
+    rest = [call for r in reversed(recorders) for call in r.calls[1:]]
+    return firsts + rest
 
 
 def _overlapped(names, args, executor, out: Path) -> dict[str, Any]:
-    """Every study's cases submitted to the one ``executor`` at once (round-robin over
-    the studies, the longest first); a thread per study waits for its cases, and this
+    """Every study's cases submitted to the one ``executor`` at once (in the order of
+    :func:`_interleaved`); a thread per study waits for its cases, and this
     thread writes each study (checks, file, figures: matplotlib is not thread-safe) as
     soon as its cases are in."""
     import queue
