@@ -282,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command not in ("info", "list", "solve"):
         _use_agg_without_display()  # the study commands write figures to files
+        # POT would import torch and JAX (seconds) for backends these commands never use
+        from .studies._executors import quiet_pot_backends
+
+        quiet_pot_backends()
     try:
         return args.handler(args)
     except CommandError as error:

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -69,9 +69,20 @@ def refinement_text(ref: Mapping | None) -> str:
     return f"order {order:.3g} [{ref['low']:.3g}, {ref['high']:.3g}]; violation by h {{{pairs}}}"
 
 
-def write_report(out: Path = Path("data"), timings: Mapping[str, float] | None = None) -> Path:
-    """Write ``out/report.md`` (atomically) and return its path.  ``timings``: optional
-    seconds per study (from ``pdediff reproduce``), listed at the end."""
+def write_report(out: Path = Path("data"), timings: Mapping[str, float] | None = None,
+                 total: float | None = None, overlapped: bool = False,
+                 case_seconds: Mapping[str, float] | None = None,
+                 load: Sequence[float] | None = None) -> Path:
+    """Write ``out/report.md`` (atomically) and return its path.
+
+    ``timings``: optional seconds per study (from ``pdediff reproduce``: each study's wall
+    span from its first case's start to its file write), listed at the end with
+    ``total`` (the command's wall time; default: the sum of the spans).  ``overlapped``:
+    the studies shared one pool of workers, so their spans overlap and add up to more
+    than the total.  ``case_seconds``: optional seconds spent inside each study's cases,
+    summed over the workers (what a study costs when its span is shared).  ``load``:
+    the 1-minute load average at the start and end of the run (``os.getloadavg``): on
+    a machine shared with other work the times are longer."""
     out = Path(out)
     lines = [
         "# pdediff verification report",
@@ -119,8 +130,18 @@ def write_report(out: Path = Path("data"), timings: Mapping[str, float] | None =
         "",
     ]
     if timings:
-        lines += ["Time per study: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-                  + f"; total {sum(timings.values()):.1f} s.", ""]
+        total = sum(timings.values()) if total is None else float(total)
+        lines += ["Time per study (wall span from its first case's start to its file write): "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+                  + f"; total {total:.1f} s"
+                  + (f", load average {load[0]:.1f} at the start and {load[-1]:.1f} at the end"
+                     if load else "")
+                  + (" (the studies overlapped on one pool of workers: their spans add up to "
+                     "more than the total)." if overlapped else "."), ""]
+        if case_seconds:
+            lines += ["Time inside each study's cases, summed over the workers: "
+                      + ", ".join(f"{k} {v:.1f} s" for k, v in case_seconds.items()) + ".",
+                      ""]
     target = out / "report.md"
     out.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".report.md.", dir=out)

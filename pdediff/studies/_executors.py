@@ -1,5 +1,6 @@
 """Executors for the cases of a study: serial, a process pool, a Dask cluster.  Each
-caps the numba threads of its workers so the cores are not oversubscribed."""
+caps the numba, BLAS/OpenMP and XLA threads of its workers so the cores are not
+oversubscribed."""
 
 from __future__ import annotations
 
@@ -30,8 +31,51 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+#: POT imports torch and JAX at its own import (seconds per process) only to offer
+#: backends pdediff never uses: it passes numpy arrays.  A process that pdediff owns
+#: (the command line, a pool worker) switches those backends off before POT is imported.
+POT_QUIET_BACKENDS = {f"POT_BACKEND_DISABLE_{lib}": "1"
+                      for lib in ("PYTORCH", "JAX", "TENSORFLOW", "CUPY")}
+
+
+def quiet_pot_backends() -> None:
+    """Set :data:`POT_QUIET_BACKENDS` unless already set (no effect once POT is loaded)."""
+    for var, value in POT_QUIET_BACKENDS.items():
+        os.environ.setdefault(var, value)
+
+
+def resolve_jobs(jobs: Any, name: str = "jobs") -> int:
+    """``jobs`` as a worker count: a positive int, or ``"auto"`` / None for the usable
+    cores of this process (``os.sched_getaffinity``)."""
+    from .._validate import positive_int
+
+    if jobs is None or (isinstance(jobs, str) and jobs.strip().lower() == "auto"):
+        return _cores()
+    if isinstance(jobs, str):
+        try:
+            jobs = int(jobs)
+        except ValueError:
+            raise ValueError(f"{name}: expected a positive integer or 'auto', "
+                             f"got {jobs!r}") from None
+    return positive_int(jobs, name)
+
+
+def _xla_flags(threads: int) -> str:
+    """``XLA_FLAGS`` with XLA's multi-threaded Eigen CPU pool (default: every core)
+    switched off when a worker gets one thread.  XLA aborts the process on a flag it
+    does not know, so only this long-standing one is added."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if threads > 1 or "xla_cpu_multi_thread_eigen" in flags:
+        return flags
+    return f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+
+
 def _limit_threads(threads: int) -> None:
-    """Worker initializer: cap numba/BLAS/OpenMP threads at ``threads``.
+    """Worker initializer: cap numba/BLAS/OpenMP/XLA threads at ``threads``.
+
+    XLA reads ``XLA_FLAGS`` when JAX creates its CPU client, at the first JAX
+    computation; pdediff imports JAX only in the neural score models, never at
+    ``import pdediff``, so the flags set here (before any case runs) take effect.
 
     Unpickling this initializer imports pdediff, and so numba, in the worker before it
     runs: numba's thread count must then be capped with ``numba.set_num_threads``
@@ -41,6 +85,9 @@ def _limit_threads(threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    if "jax" not in sys.modules:
+        os.environ["XLA_FLAGS"] = _xla_flags(threads)
+    quiet_pot_backends()
     if "numba" in sys.modules:
         import numba
 
@@ -49,15 +96,14 @@ def _limit_threads(threads: int) -> None:
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
 
-def process_executor(jobs: int) -> Executor:
-    """A process pool of ``jobs`` fresh (spawned) workers, each with
-    ``max(1, cores // jobs)`` numba threads so the cores are not oversubscribed."""
+def process_executor(jobs: int | str = "auto") -> Executor:
+    """A process pool of ``jobs`` fresh (spawned) workers (``"auto"``: the usable cores),
+    each with ``max(1, cores // jobs)`` numba, BLAS and XLA threads so the cores are not
+    oversubscribed."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from .._validate import positive_int
-
-    jobs = positive_int(jobs, "jobs")
+    jobs = resolve_jobs(jobs)
     threads = max(1, _cores() // jobs)
     return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
                                initializer=_limit_threads, initargs=(threads,))
@@ -68,6 +114,8 @@ def _worker_threads(nthreads: int) -> int:
 
     threads = max(1, min(numba.config.NUMBA_NUM_THREADS, _cores() // max(1, nthreads)))
     numba.set_num_threads(threads)
+    if "jax" not in sys.modules:  # a worker that has not yet started XLA
+        os.environ["XLA_FLAGS"] = _xla_flags(threads)
     return threads
 
 

@@ -35,11 +35,15 @@ The harness owns the rest: :func:`run` (settings and overrides, the executor, th
 clock, progress, the atomic file ``out/NAME.h5``, figures, the :class:`Summary` with
 ``.table``, ``.counts``, ``.checks``, ``.settings``, ``.path``), :func:`plot`
 (figures redrawn from the file, no recomputation), :func:`main` (the four-line
-``studies/NAME.py`` scripts; same options as ``pdediff run NAME``).
+``studies/NAME.py`` scripts; same options as ``pdediff run NAME``).  :func:`run` is
+:func:`submit` (cases to the executor, nothing waited for), :func:`collect` (results in
+case order) and :func:`finish` (checks, file, figures); ``pdediff reproduce`` submits
+every study before collecting any, so the studies share one pool.  A study's
+``elapsed`` is its wall span from its first case's start to its file write.
 
 Executors: anything with ``submit(fn, *args)`` returning a future -- default serial in
 this process; :func:`process_executor` (``--jobs N``: N spawned processes, each capped at
-``cores // N`` numba threads); :func:`dask_executor` (``--scheduler ADDRESS``: a
+``cores // N`` numba, BLAS and XLA threads); :func:`dask_executor` (``--scheduler ADDRESS``: a
 ``dask.distributed`` client, each worker capped at its host's cores over the worker
 threads there).  Cases are computed independently and collected in case order, so the
 file is bitwise the same for every executor.
@@ -91,6 +95,7 @@ import importlib
 import importlib.util
 import io
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -123,6 +128,10 @@ __all__ = [
     "add_run_arguments",
     "overrides_from",
     "run",
+    "submit",
+    "collect",
+    "finish",
+    "Pending",
     "plot",
     "read_study",
     "write_results",
@@ -144,6 +153,8 @@ class Summary:
     path: Path
     figures: tuple[Path, ...] = ()
     results: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: Seconds spent inside the study's cases, summed over cases (on any worker).
+    case_seconds: float = math.nan
 
     @property
     def counts(self) -> dict[str, int]:
@@ -255,6 +266,14 @@ def read_study(path: Path) -> tuple[dict[str, Any], dict[str, dict], list[Check]
 
 
 # ---------------------------------------------------------------------------- running
+def _timed(fn, case, settings) -> tuple[float, float, Any]:
+    """``fn(case, settings)`` with its wall-clock start and end (``time.time()``: one
+    clock for the driver and the workers of one machine)."""
+    begin = time.time()
+    result = fn(case, settings)
+    return begin, time.time(), result
+
+
 class _Deferred:
     """A call made when its result is asked for (the serial path of :func:`run`)."""
 
@@ -265,11 +284,137 @@ class _Deferred:
         return self.fn(*self.args)
 
 
+@dataclass
+class Pending:
+    """A study whose cases are submitted (:func:`submit`) and not yet collected
+    (:func:`collect`, then :func:`finish`)."""
+
+    name: str
+    module: Any
+    settings: Any
+    keys: list[str]
+    futures: list[Any]
+    start: float  # time.time() at submission
+    raw: dict[str, Any] = field(default_factory=dict)
+    first_start: float = math.inf  # earliest case start (worker clock)
+    case_seconds: float = 0.0  # summed over the collected cases
+
+
+def submit(name: str, settings: Any = None, *, quick: bool = False,
+           overrides: Mapping[str, Any] | None = None,
+           executor: Executor | None = None) -> Pending:
+    """Build the settings and cases of study ``name`` and submit every case to
+    ``executor``; nothing is waited for.
+
+    Parameters
+    ----------
+    name, settings, quick, overrides
+        As for :func:`run`.
+    executor
+        Anything with ``submit(fn, *args) -> future``; None: each case runs in this
+        process when :func:`collect` asks for it.
+
+    Returns
+    -------
+    Pending
+        The study with one future per case (in case order).
+    """
+    module = load_study(name)
+    if not is_harness_study(module):
+        raise ValueError(f"name: study {name!r} does not define the harness contract "
+                         f"(Settings, cases, compute, checks, figures)")
+    settings = make_settings(module, settings, quick=quick, overrides=overrides)
+    start = time.time()
+    case_list = list(module.cases(settings))
+    keys = [case.key for case in case_list]
+    _check_keys(keys)
+    if executor is None:  # serial, lazily: progress lines then time each case
+        futures = [_Deferred(_timed, module.compute, case, settings) for case in case_list]
+    else:
+        futures = [executor.submit(_timed, module.compute, case, settings)
+                   for case in case_list]
+    return Pending(name, module, settings, keys, futures, start)
+
+
+def collect(pending: Pending, progress: bool = True) -> Pending:
+    """Wait for every case of ``pending`` in case order.
+
+    Parameters
+    ----------
+    pending
+        From :func:`submit`; cases already collected are skipped.
+    progress
+        Print one line per case: seconds since submission and inside the case.
+
+    Returns
+    -------
+    Pending
+        ``pending`` itself, with ``raw`` (case key -> result dict), ``first_start``
+        (earliest case start, ``time.time()``) and ``case_seconds`` filled in.
+    """
+    for i, (key, future) in enumerate(zip(pending.keys, pending.futures)):
+        if key in pending.raw:
+            continue
+        begin, end, value = future.result()
+        if not isinstance(value, Mapping):
+            raise TypeError(f"compute: expected a dict for case {key!r}, got {type(value)}")
+        pending.raw[key] = value
+        pending.first_start = min(pending.first_start, begin)
+        pending.case_seconds += end - begin
+        if progress:
+            print(f"  [{pending.name} {i + 1}/{len(pending.keys)}] {key}  "
+                  f"{end - pending.start:.1f} s (case {end - begin:.1f} s)", flush=True)
+    return pending
+
+
+def finish(pending: Pending, out: Path = Path("data")) -> Summary:
+    """Evaluate the checks of a collected study, write ``out/NAME.h5`` atomically and
+    draw its figures (collecting first whatever :func:`collect` has not).
+
+    Parameters
+    ----------
+    pending
+        From :func:`submit` (and :func:`collect`).
+    out
+        Output folder: ``out/NAME.h5`` and ``out/figures/``.
+
+    Returns
+    -------
+    Summary
+        ``elapsed`` is the study's wall span in seconds, from its first case's start
+        to its file write (with studies overlapping on one pool it includes time the
+        workers gave to other studies); ``case_seconds`` is the time inside its cases.
+    """
+    if len(pending.raw) != len(pending.keys):
+        collect(pending, progress=False)
+    module, settings, raw = pending.module, pending.settings, pending.raw
+    results = {key: _roundtrip(value) for key, value in raw.items()}
+    check_list = list(module.checks(results, settings))
+    names = [c.name for c in check_list]
+    if len(set(names)) != len(names):
+        raise ValueError(f"checks: names must be unique, got {names}")
+    first = pending.first_start if math.isfinite(pending.first_start) else pending.start
+    elapsed = time.time() - first
+    short = pending.name.rsplit(".", 1)[-1]
+    path = Path(out) / f"{short}.h5"
+    # The file gets the results as computed (labelled arrays keep their dimensions);
+    # they read back as ``results``.
+    write_results(path, short, settings, _mode(module, settings), raw, check_list, elapsed)
+    folder = Path(out) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = tuple(Path(p) for p in module.figures(results, folder))
+    return Summary(short, settings, tuple(check_list), elapsed, path, paths, results,
+                   pending.case_seconds)
+
+
 def run(name: str, settings: Any = None, *, quick: bool = False,
         overrides: Mapping[str, Any] | None = None, out: Path = Path("data"),
         progress: bool = True, executor: Executor | None = None) -> Summary:
     """Run study ``name``: every case through ``executor`` (default: serial, in this
     process), then its checks and figures; write ``out/NAME.h5`` atomically.
+
+    :func:`submit`, :func:`collect` and :func:`finish` in one call; the three steps
+    apart let several studies share one executor (``pdediff reproduce``).
 
     Parameters
     ----------
@@ -291,44 +436,10 @@ def run(name: str, settings: Any = None, *, quick: bool = False,
     Returns
     -------
     Summary
+        ``elapsed`` is the wall time from the first case's start to the file write.
     """
-    module = load_study(name)
-    if not is_harness_study(module):
-        raise ValueError(f"name: study {name!r} does not define the harness contract "
-                         f"(Settings, cases, compute, checks, figures)")
-    settings = make_settings(module, settings, quick=quick, overrides=overrides)
-    out = Path(out)
-    start = time.perf_counter()
-    case_list = list(module.cases(settings))
-    keys = [case.key for case in case_list]
-    _check_keys(keys)
-    if executor is None:  # serial, lazily: progress lines then time each case
-        futures = [_Deferred(module.compute, case, settings) for case in case_list]
-    else:
-        futures = [executor.submit(module.compute, case, settings) for case in case_list]
-    raw = {}
-    for i, (key, future) in enumerate(zip(keys, futures)):
-        raw[key] = future.result()
-        if not isinstance(raw[key], Mapping):
-            raise TypeError(f"compute: expected a dict for case {key!r}, got {type(raw[key])}")
-        if progress:
-            print(f"  [{name} {i + 1}/{len(keys)}] {key}  {time.perf_counter() - start:.1f} s",
-                  flush=True)
-    results = {key: _roundtrip(value) for key, value in raw.items()}
-    check_list = list(module.checks(results, settings))
-    names = [c.name for c in check_list]
-    if len(set(names)) != len(names):
-        raise ValueError(f"checks: names must be unique, got {names}")
-    elapsed = time.perf_counter() - start
-    short = name.rsplit(".", 1)[-1]
-    path = out / f"{short}.h5"
-    # The file gets the results as computed (labelled arrays keep their dimensions);
-    # they read back as ``results``.
-    write_results(path, short, settings, _mode(module, settings), raw, check_list, elapsed)
-    folder = out / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = tuple(Path(p) for p in module.figures(results, folder))
-    return Summary(short, settings, tuple(check_list), elapsed, path, paths, results)
+    pending = submit(name, settings, quick=quick, overrides=overrides, executor=executor)
+    return finish(collect(pending, progress=progress), Path(out))
 
 
 def plot(name: str, out: Path = Path("data")) -> list[Path]:
