@@ -10,7 +10,7 @@ from pdediff.distributions import Box, GaussianMixture
 from pdediff.fokker_planck import SolverError, solve_forward
 from pdediff.fokker_planck import _kernels as kernels
 from pdediff.metrics import observed_order
-from pdediff.processes import ForwardProcess
+from tests.fokker_planck._helpers import BrokenProcess
 
 LAW_1D = GaussianMixture([[-0.8], [1.0]], [0.3, 0.5], [0.4, 0.6])
 LAW_2D = GaussianMixture([[-0.6, 0.2], [0.9, -0.4]], [[0.3, 0.5], [0.4, 0.25]], [0.5, 0.5])
@@ -165,29 +165,11 @@ def test_repeated_solves_do_not_recompile():
     assert before == after
 
 
-class _BrokenProcess(ForwardProcess):
-    name = "broken"
-
-    def parameters(self):
-        return {}
-
-    def _a(self, t):
-        return np.where(t > 0.05, np.nan, -1.0)
-
-    def _g2(self, t):
-        return np.ones_like(t)
-
-    def _log_alpha(self, t):
-        return -t
-
-    def _sigma2(self, t):
-        return t
-
 
 def test_nan_during_solve_stops_with_time_and_step():
     grid = pdediff.Grid([(-3.0, 3.0)], 16)
     with pytest.raises(SolverError, match=r"t=0\.0.*step \d+"):
-        solve_forward(LAW_1D.cell_average(grid), grid, _BrokenProcess(), [0.0, 0.1], method="ssprk3")
+        solve_forward(LAW_1D.cell_average(grid), grid, BrokenProcess(), [0.0, 0.1], method="ssprk3")
 
 
 def test_fixed_dt_beyond_positivity_limit_is_an_error():

@@ -2,10 +2,6 @@
 separable and field coefficients agreeing bit for bit, mass, the embedded error
 estimate, and bit-identical solves for 1 and 2 numba threads."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +9,7 @@ import pytest
 
 import pdediff
 from pdediff.fokker_planck import FluxOperator
+from tests.fokker_planck._helpers import run_with_threads
 
 SCHEMES = ["scharfetter_gummel", "muscl"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,12 +148,6 @@ print(json.dumps(out))
 """
 
 
-def _run_with_threads(threads: int) -> dict:
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_WAIT_POLICY="passive",
-               PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", _DETERMINISM], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
@@ -164,7 +155,7 @@ def test_solves_are_bit_identical_for_one_and_two_threads():
     """solve_forward (Euler, SSPRK2, SSPRK3 adaptive, auto; 2-D mixed walls and 3-D)
     and solve_reverse (eps = 0 MUSCL and eps = 1 Scharfetter–Gummel with implicit
     phases) give the same bits and step counts with NUMBA_NUM_THREADS = 1 and 2."""
-    one = _run_with_threads(1)
-    two = _run_with_threads(2)
+    one = run_with_threads(_DETERMINISM, 1)
+    two = run_with_threads(_DETERMINISM, 2)
     assert one == two
     assert any(v[2] > 0 for k, v in one.items() if k.startswith("reverse"))

@@ -4,13 +4,8 @@
 statistics, equal error messages, and equal bits for 1 and 2 numba threads."""
 
 import functools
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import pdediff
@@ -18,7 +13,7 @@ from pdediff.distributions import GaussianMixture
 from pdediff.fokker_planck import _multistep, stepping
 from pdediff.fokker_planck import forward as forward_module
 from pdediff.fokker_planck.stepping import SolverError, StepperOptions
-from pdediff.processes import ForwardProcess
+from tests.fokker_planck._helpers import BrokenProcess, run_with_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 MEANS = [[-0.8, 0.3, 0.1], [0.9, -0.5, -0.2]]
@@ -120,26 +115,6 @@ def test_the_loop_is_the_path_taken(monkeypatch):
                dt=1e-3)
 
 
-class _BrokenProcess(ForwardProcess):
-    """OU until t = 0.05, then a NaN drift."""
-
-    name = "broken"
-
-    def parameters(self):
-        return {}
-
-    def _a(self, t):
-        return np.where(t > 0.05, np.nan, -1.0)
-
-    def _g2(self, t):
-        return np.ones_like(t)
-
-    def _log_alpha(self, t):
-        return -t
-
-    def _sigma2(self, t):
-        return t
-
 
 def _message(monkeypatch, multistep, *args, **kwargs):
     with pytest.raises(SolverError) as info:
@@ -152,7 +127,7 @@ def test_nan_stops_with_the_same_message(method, monkeypatch):
     """A NaN drift at t > 0.05: both paths stop at the same stage of the same step,
     naming the same time, step and cell."""
     grid = pdediff.Grid([(-3.0, 3.0)], 16)
-    args = (_law(1).cell_average(grid), grid, _BrokenProcess(), [0.0, 0.02, 0.1])
+    args = (_law(1).cell_average(grid), grid, BrokenProcess(), [0.0, 0.02, 0.1])
     loop = _message(monkeypatch, True, *args, method=method, dt=0.003)
     per_step = _message(monkeypatch, False, *args, method=method, dt=0.003)
     assert loop == per_step
@@ -245,20 +220,14 @@ print(json.dumps(out))
 """
 
 
-def _run_with_threads(threads: int) -> dict:
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OMP_WAIT_POLICY="passive",
-               PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", _THREADS], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_loop_solves_are_bit_identical_for_one_and_two_threads():
     """The compiled loop (Euler, SSPRK2, SSPRK3; Scharfetter–Gummel and MUSCL; 2-D
     mixed walls and 3-D) gives the same bits with NUMBA_NUM_THREADS = 1 and 2."""
-    one = _run_with_threads(1)
-    two = _run_with_threads(2)
+    one = run_with_threads(_THREADS, 1)
+    two = run_with_threads(_THREADS, 2)
     assert one == two
     assert len(one) == 7
 
