@@ -183,6 +183,16 @@ def _positivity_error(dt: float, dt_max: float, cfl_safety: float, t: float,
     )
 
 
+def _max_steps_error(max_steps: int, t: float) -> SolverError:
+    """The error of a solve that reached ``max_steps`` at forward time ``t``."""
+    return SolverError(f"max_steps={max_steps} reached at t={t:.6g}")
+
+
+def _underflow_error(dt: float, t: float, step: int) -> SolverError:
+    """The error of a step ``dt`` too small to advance the time at forward time ``t``."""
+    return SolverError(f"step size underflow (dt={dt:.3g}) at t={t:.6g} (step {step})")
+
+
 class Integrator:
     """Adaptive explicit/implicit stepping of one problem; work arrays are
     allocated once here and reused by every step."""
@@ -275,19 +285,14 @@ class Integrator:
             t, k, pending = tau, step, None
             while t < end and len(dts) < cap:
                 if k >= options.max_steps:
-                    pending = SolverError(
-                        f"max_steps={options.max_steps} reached at t={problem.forward_time(t):.6g}"
-                    )
+                    pending = _max_steps_error(options.max_steps, problem.forward_time(t))
                     break
                 remaining = target - t
                 dt = min(dt_fixed, remaining)
                 if remaining < dt * (1 + 1e-9):
                     dt = remaining
                 if dt <= 1e-14 * max(1.0, abs(t)):
-                    pending = SolverError(
-                        f"step size underflow (dt={dt:.3g}) at t={problem.forward_time(t):.6g}"
-                        f" (step {k})"
-                    )
+                    pending = _underflow_error(dt, problem.forward_time(t), k)
                     break
                 starts.append(t)
                 dts.append(dt)
@@ -440,10 +445,7 @@ def integrate(
                                                           bar)
             while tau < target - 1e-14 * max(1.0, abs(target)):
                 if step >= options.max_steps:
-                    raise SolverError(
-                        f"max_steps={options.max_steps} reached at "
-                        f"t={problem.forward_time(tau):.6g}"
-                    )
+                    raise _max_steps_error(options.max_steps, problem.forward_time(tau))
                 remaining = target - tau
                 dt = min(dt_next, remaining)
                 # Avoid a sliver of a step just before an output time.
@@ -452,10 +454,7 @@ def integrate(
                 elif fixed and remaining < dt * (1 + 1e-9):
                     dt = remaining
                 if dt <= 1e-14 * max(1.0, abs(tau)):
-                    raise SolverError(
-                        f"step size underflow (dt={dt:.3g}) at t={problem.forward_time(tau):.6g}"
-                        f" (step {step})"
-                    )
+                    raise _underflow_error(dt, problem.forward_time(tau), step)
                 try:
                     if mode == "explicit":
                         error, dt_cfl = integrator.explicit_step(tau, dt, explicit_scheme, step)
