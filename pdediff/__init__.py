@@ -17,15 +17,13 @@ rest lives in submodules (imported on first access):
 """
 
 import importlib as _importlib
-import os as _os
 
+# Parallel numba kernels wait passively after a short spin (pdediff/_openmp.py,
+# docs/performance): set before numba starts its threads; a user's setting wins.
+from ._openmp import set_wait_defaults as _set_wait_defaults  # noqa: E402
 from ._version import __version__  # noqa: E402,F401
 
-# With the default (active) OpenMP wait policy, two processes running parallel numba
-# kernels on a 2-core machine spin against each other and slow down up to 200x
-# (docs/performance); passive waiting costs little for our kernel sizes.  Set before
-# numba loads its threading layer; an explicit user setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+_set_wait_defaults()
 
 from .fokker_planck import SolverError, solve_forward, solve_reverse  # noqa: E402
 from .grid import Grid  # noqa: E402

@@ -1,4 +1,3 @@
-import os
-
-# Keep parallel-numba kernels from spinning against other processes (docs/performance).
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# Importing pdediff first sets its OpenMP wait defaults (pdediff/_openmp.py) before any
+# test starts numba's threads, as for every user of the package.
+import pdediff  # noqa: F401

@@ -237,47 +237,28 @@ def _sg_value(ui, u0i, u_ip, u_im, u_jp, u_jm, u_kp, u_km, c0, c1, c2, alpha, be
 
 
 @njit(cache=True, error_model="numpy")
-def _field_rates(an, bn, i, j, k, present):
-    """Face rates ``(A_right, B_right, A_left, B_left)`` of cell ``(i, j, k)`` along
-    the positions of ``present`` from the face arrays (zeros for absent positions)."""
+def _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1):
+    """Face rates ``(A_right, B_right, A_left, B_left)`` of cell ``(i, j, k)`` per
+    position from the face arrays (zeros for absent positions 0 and 1).  Takes the
+    arrays one by one, not as tuples: LLVM inlines it into the vectorised row loop."""
     none = (0.0, 0.0, 0.0, 0.0)
-    c0 = none
-    c1 = none
-    if present[0]:
-        c0 = (an[0][i + 1, j, k], bn[0][i + 1, j, k], an[0][i, j, k], bn[0][i, j, k])
-    if present[1]:
-        c1 = (an[1][i, j + 1, k], bn[1][i, j + 1, k], an[1][i, j, k], bn[1][i, j, k])
-    c2 = (an[2][i, j, k + 1], bn[2][i, j, k + 1], an[2][i, j, k], bn[2][i, j, k])
+    c0 = (an0[i + 1, j, k], bn0[i + 1, j, k], an0[i, j, k], bn0[i, j, k]) if has0 else none
+    c1 = (an1[i, j + 1, k], bn1[i, j + 1, k], an1[i, j, k], bn1[i, j, k]) if has1 else none
+    c2 = (an2[i, j, k + 1], bn2[i, j, k + 1], an2[i, j, k], bn2[i, j, k])
     return c0, c1, c2
-
-
-@njit(cache=True, error_model="numpy")
-def _sg_end_cell(u, u0, out, rates, i, j, k, im, ip, jm, jp, row0, row1, separable, a2, b2,
-                 an, bn, periodic, alpha, beta, dt, rhs_only, use_u0):
-    """Scharfetter–Gummel update of an end cell ``(i, j, k)`` of a row (wrapped or
-    clamped neighbours along position 2)."""
-    n0, n1, n2 = u.shape
-    km, kp = _neighbours(k, n2, periodic[2])
-    if separable:
-        c0, c1, c2 = row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k])
-    else:
-        c0, c1, c2 = _field_rates(an, bn, i, j, k, (n0 > 1, n1 > 1))
-    value, kout = _sg_value(u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k],
-                            u[i, jm, k], u[i, j, kp], u[i, j, km], c0, c1, c2, alpha, beta, dt,
-                            rhs_only, use_u0)
-    out[i, j, k] = value
-    rates[k] = kout
 
 
 @njit(cache=True, error_model="numpy")
 def _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha, beta, dt,
             rhs_only, use_u0):
-    """One row ``(i, j, :)`` of Scharfetter–Gummel updates: the two end cells with
-    their wall/periodic neighbours, the interior in a branch-free loop that
-    vectorises (the per-cell arithmetic is a scalar-only function inlined into it;
-    numba's inlining of array-taking functions would put reference counting inside
-    the loop and stop vectorisation).  The outflow coefficients go into ``rates``
-    on the field path; a separable stage takes its rate from the 1-D arrays."""
+    """One row ``(i, j, :)`` of Scharfetter–Gummel updates: the interior in a
+    branch-free loop that vectorises (the per-cell arithmetic is a scalar-only
+    function inlined into it; numba's inlining of array-taking functions would put
+    reference counting inside the loop and stop vectorisation), then the two end
+    cells with their wall/periodic neighbours, in the same function (a call per end
+    cell, passing every array, cost about a tenth of a 512-cell row).  The outflow
+    coefficients go into ``rates`` on the field path; a separable stage takes its
+    rate from the 1-D arrays."""
     n0, n1, n2 = u.shape
     im, ip = _neighbours(i, n0, periodic[0])
     jm, jp = _neighbours(j, n1, periodic[1])
@@ -291,8 +272,9 @@ def _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha,
             row1 = (a1[1][j + 1], b1[1][j + 1], a1[1][j], b1[1][j])
     a2 = a1[2]
     b2 = b1[2]
-    _sg_end_cell(u, u0, out, rates, i, j, 0, im, ip, jm, jp, row0, row1, separable, a2, b2, an,
-                 bn, periodic, alpha, beta, dt, rhs_only, use_u0)
+    an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
+    has0 = n0 > 1
+    has1 = n1 > 1
     if separable and n1 == 1:
         for k in range(1, n2 - 1):
             out[i, j, k] = _sg_value(
@@ -306,23 +288,26 @@ def _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha,
                 u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
                 alpha, beta, dt, rhs_only, use_u0)[0]
     else:
-        # The loads of _field_rates written out: an array-taking call in the loop
-        # would not vectorise.
-        an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
-        has0 = n0 > 1
-        has1 = n1 > 1
         for k in range(1, n2 - 1):
-            c0 = (an0[i + 1, j, k], bn0[i + 1, j, k], an0[i, j, k], bn0[i, j, k]) if has0 else none
-            c1 = (an1[i, j + 1, k], bn1[i, j + 1, k], an1[i, j, k], bn1[i, j, k]) if has1 else none
-            c2 = (an2[i, j, k + 1], bn2[i, j, k + 1], an2[i, j, k], bn2[i, j, k])
+            c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
             value, kout = _sg_value(
                 u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
                 u[i, j, k + 1], u[i, j, k - 1], c0, c1, c2, alpha, beta, dt, rhs_only, use_u0)
             out[i, j, k] = value
             rates[k] = kout
-    if n2 > 1:
-        _sg_end_cell(u, u0, out, rates, i, j, n2 - 1, im, ip, jm, jp, row0, row1, separable, a2,
-                     b2, an, bn, periodic, alpha, beta, dt, rhs_only, use_u0)
+    # The end cells, with wrapped or clamped neighbours along position 2.
+    for end in range(2 if n2 > 1 else 1):
+        k = 0 if end == 0 else n2 - 1
+        km, kp = _neighbours(k, n2, periodic[2])
+        if separable:
+            c0, c1, c2 = row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k])
+        else:
+            c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
+        value, kout = _sg_value(u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k],
+                                u[i, jm, k], u[i, j, kp], u[i, j, km], c0, c1, c2, alpha, beta,
+                                dt, rhs_only, use_u0)
+        out[i, j, k] = value
+        rates[k] = kout
 
 
 @njit(cache=True, error_model="numpy")
@@ -394,79 +379,94 @@ def _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol):
 
 
 @njit(cache=True, error_model="numpy")
-def _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, separable, a1, b1,
-          an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result,
-          result_bits):
-    """Rows ``start..stop`` of (i, j) pairs: values into ``out`` and the four
-    reductions into ``result`` (``result_bits``: the same memory as int64, for the
-    bit-pattern extrema), each row reduced while it is in L1.  A separable
-    Scharfetter–Gummel stage leaves the rate to :func:`separable_rate`."""
+def _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, separable,
+          a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
+          partial, partial_bits):
+    """Reduction blocks ``first..last`` (block ``b``: rows ``b*size`` to
+    ``(b+1)*size`` of (i, j) pairs): values into ``out`` and each block's four
+    reductions into ``partial[b]`` (``partial_bits``: the same memory as int64, for
+    the bit-pattern extrema), each row reduced while it is in L1.  A separable
+    Scharfetter–Gummel stage leaves the rate to :func:`separable_rate`.  A call
+    covers many blocks so that its fixed cost (numba's reference counting of the
+    ~20 arrays it receives, atomic and shared by the threads) is paid once per
+    thread, not once per block; the reductions stay per block, so their bits do not
+    depend on how blocks are grouped into calls."""
     n0, n1, n2 = u.shape
+    rows = n0 * n1
     with_rates = scheme != SCHEME_SG or not separable
-    largest = np.int64(0)
-    smallest_bits = np.iinfo(np.int64).max
-    smallest_negative = np.inf
-    total = 0.0
-    errors = 0.0
     out_bits = out.view(np.int64)
-    for row in range(start, stop):
-        i = row // n1
-        j = row - i * n1
-        if scheme == SCHEME_SG:
-            _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha, beta,
-                    dt, rhs_only, use_u0)
+    for block in range(first, last):
+        largest = np.int64(0)
+        smallest_bits = np.iinfo(np.int64).max
+        smallest_negative = np.inf
+        total = 0.0
+        errors = 0.0
+        start = block * size
+        for row in range(start, min(rows, start + size)):
+            i = row // n1
+            j = row - i * n1
+            if scheme == SCHEME_SG:
+                _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha,
+                        beta, dt, rhs_only, use_u0)
+            else:
+                _muscl_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, dh, periodic,
+                           alpha, beta, dt, rhs_only, use_u0)
+            row_total, row_bits = _row_sum_and_min_bits(out, out_bits, i, j)
+            total += row_total
+            if row_bits < 0:
+                for k in range(n2):
+                    smallest_negative = min(smallest_negative, out[i, j, k])
+            else:
+                smallest_bits = min(smallest_bits, row_bits)
+            # A NaN coefficient cannot hide in the rate: it enters the inflow of the
+            # neighbouring cell, so the (checked) sum is NaN too.
+            if with_rates:
+                largest = max(largest, _row_max_bits(rates))
+            if want_error:
+                errors += _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol)
+        partial_bits[block, 0] = largest
+        if smallest_negative < np.inf:
+            partial[block, 1] = smallest_negative
         else:
-            _muscl_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, dh, periodic, alpha,
-                       beta, dt, rhs_only, use_u0)
-        row_total, row_bits = _row_sum_and_min_bits(out, out_bits, i, j)
-        total += row_total
-        if row_bits < 0:
-            for k in range(n2):
-                smallest_negative = min(smallest_negative, out[i, j, k])
-        else:
-            smallest_bits = min(smallest_bits, row_bits)
-        # A NaN coefficient cannot hide in the rate: it enters the inflow of the
-        # neighbouring cell, so the (checked) sum is NaN too.
-        if with_rates:
-            largest = max(largest, _row_max_bits(rates))
-        if want_error:
-            errors += _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol)
-    result_bits[0] = largest
-    if smallest_negative < np.inf:
-        result[1] = smallest_negative
-    else:
-        result_bits[1] = smallest_bits
-    result[2] = total
-    result[3] = errors
+            partial_bits[block, 1] = smallest_bits
+        partial[block, 2] = total
+        partial[block, 3] = errors
 
 
 @njit(cache=True, error_model="numpy")
-def _block(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, separable, a1, b1, an,
-           bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, result,
-           result_bits):
-    """One reduction block (``rates``: its row of rates work space); dispatches to a
-    specialised copy of :func:`_rows`.  The four calls with constant ``scheme`` and
-    ``separable`` let LLVM inline ``_rows`` with those constants folded; one call with
-    the runtime values measured 1.3-1.5x slower per 512^2 stage."""
+def _block(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, separable, a1, b1,
+           an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial,
+           partial_bits):
+    """Reduction blocks ``first..last`` (``rates``: a row of rates work space);
+    dispatches to a specialised copy of :func:`_rows`.  The four calls with constant
+    ``scheme`` and ``separable`` let LLVM inline ``_rows`` with those constants folded;
+    one call with the runtime values measured 1.3-1.5x slower per 512^2 stage."""
     use_u0 = alpha != 0.0
     if scheme == SCHEME_SG:
         if separable:
-            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
-                  b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
-                  want_error, result, result_bits)
+            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, True,
+                  a1, b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
+                  want_error, partial, partial_bits)
         else:
-            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
-                  b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
-                  want_error, result, result_bits)
+            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0,
+                  False, a1, b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
+                  want_error, partial, partial_bits)
     else:
         if separable:
-            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, True, a1,
-                  b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
-                  want_error, result, result_bits)
+            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, True,
+                  a1, b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
+                  want_error, partial, partial_bits)
         else:
-            _rows(u, u0, out, rates, start, stop, alpha, beta, dt, rhs_only, use_u0, False, a1,
-                  b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
-                  want_error, result, result_bits)
+            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0,
+                  False, a1, b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol,
+                  rtol, want_error, partial, partial_bits)
+
+
+@njit(cache=True, error_model="numpy")
+def thread_chunk(chunk, chunks, blocks) -> tuple[int, int]:
+    """Blocks ``(first, last)`` of chunk ``chunk`` of ``chunks`` (contiguous, sizes
+    differing by at most one)."""
+    return chunk * blocks // chunks, (chunk + 1) * blocks // chunks
 
 
 @njit(cache=True, error_model="numpy")
@@ -521,7 +521,7 @@ def stage_result(partial, blocks, scheme, separable, a1, b1, shape):
 def stage(
     u, u0, out, alpha, beta, dt, rhs_only, separable, a1, b1, an, bn,
     dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial, partial_bits,
-    rates,
+    rates, threads,
 ):
     """One fused pass: the flux divergence of ``u`` and the stage update
 
@@ -546,13 +546,12 @@ def stage(
     parallel loop over :func:`_block`, :func:`stage_result`.
     """
     blocks, size = stage_blocks(u.shape)
-    rows = u.shape[0] * u.shape[1]
-    for block in prange(blocks):
-        start = np.int64(block) * size
-        stop = min(rows, start + size)
-        _block(u, u0, out, rates[block], start, stop, alpha, beta, dt, rhs_only, separable, a1,
-               b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
-               partial[block], partial_bits[block])
+    chunks = max(1, min(blocks, threads))
+    for chunk in prange(chunks):
+        first, last = thread_chunk(np.int64(chunk), chunks, blocks)
+        _block(u, u0, out, rates[chunk], first, last, size, alpha, beta, dt, rhs_only,
+               separable, a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol,
+               want_error, partial, partial_bits)
     return stage_result(partial, blocks, scheme, separable, a1, b1, u.shape)
 
 

@@ -26,7 +26,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import _block, linear_face_coefficients, stage_blocks, stage_result
+from ._kernels import (
+    _block,
+    linear_face_coefficients,
+    stage_blocks,
+    stage_result,
+    thread_chunk,
+)
 
 EULER = 0
 SSPRK2 = 1
@@ -61,7 +67,7 @@ def _prepare(scale, diffusion, edges, spacing, periodic, active, scheme, a1, b1,
 @njit(parallel=True, cache=True, error_model="numpy")
 def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edges, spacing,
                  periodic, active, scheme, a1, b1, an, bn, dh, mass0, partial,
-                 partial_bits, rates, state):
+                 partial_bits, rates, state, threads):
     """Advance ``u`` by ``dts.size`` fixed explicit steps.
 
     Step ``s`` of size ``dts[s]`` runs the stages of ``method`` (``EULER``:
@@ -84,7 +90,7 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
     """
     stages = STAGES[method]
     blocks, size = stage_blocks(u.shape)
-    rows = u.shape[0] * u.shape[1]
+    chunks = max(1, min(blocks, threads))
     # Run-time bools, not the literals False/True: literal arguments would compile
     # second copies of _block and its row kernels (twice the compilation time).
     separable = dts.size >= 0
@@ -129,12 +135,11 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
             n_rhs += 1
             # The body of _kernels.stage (not a call of it: a parallel function
             # called from compiled code gave crashes with cached code).
-            for block in prange(blocks):
-                start = np.int64(block) * size
-                stop = min(rows, start + size)
-                _block(source, u, target, rates[block], start, stop, alpha, beta, dt, rhs_only,
-                       separable, a1, b1, an, bn, dh, periodic, scheme, 0.0, 0.0, 1.0, 0.0,
-                       rhs_only, partial[block], partial_bits[block])
+            for chunk in prange(chunks):
+                first, last = thread_chunk(np.int64(chunk), chunks, blocks)
+                _block(source, u, target, rates[chunk], first, last, size, alpha, beta, dt,
+                       rhs_only, separable, a1, b1, an, bn, dh, periodic, scheme, 0.0, 0.0, 1.0,
+                       0.0, rhs_only, partial, partial_bits)
             rate, smallest, total, _ = stage_result(partial, blocks, scheme, separable, a1, b1,
                                                     u.shape)
             state[LAST_RATE] = rate

@@ -23,6 +23,7 @@ coefficient or velocity array is built.  A general velocity field
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -209,6 +210,7 @@ class FluxOperator:
             self._a1t, self._b1t, self._ant, self._bnt, self._dh3,
             self.periodic3, self.scheme_id, float(error_in), float(error_0), float(atol),
             float(rtol), error is not None, self._partial, self._partial_bits, self._rates,
+            numba.get_num_threads(),
         )
         return float(rate), float(smallest), float(total), float(errors)
 
@@ -237,7 +239,7 @@ class FluxOperator:
             u, trial, stage1, stage2, method_id, dts, scales, diffusions, self._edges1t,
             self.spacing3, self.periodic3, self._active3, self.scheme_id, self._a1t,
             self._b1t, self._ant, self._bnt, self._dh3, float(mass0), self._partial,
-            self._partial_bits, self._rates, state,
+            self._partial_bits, self._rates, state, numba.get_num_threads(),
         )
         if n_rhs:
             last = done * _multistep.STAGES[method_id] + (stage_index if kind else -1)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
+from .._openmp import set_wait_defaults
+
 
 class SerialExecutor(Executor):
     """Runs each submitted call at once, in this process."""
@@ -84,7 +86,7 @@ def _limit_threads(threads: int) -> None:
     its threads are running)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    set_wait_defaults()
     if "jax" not in sys.modules:
         os.environ["XLA_FLAGS"] = _xla_flags(threads)
     quiet_pot_backends()

@@ -159,3 +159,31 @@ def test_solves_are_bit_identical_for_one_and_two_threads():
     two = run_with_threads(_DETERMINISM, 2)
     assert one == two
     assert any(v[2] > 0 for k, v in one.items() if k.startswith("reverse"))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("ndim, bc, linear", [(1, "periodic", False), (2, "noflux", True),
+                                              (2, "periodic", False), (3, "noflux", True)])
+def test_stage_bits_do_not_depend_on_the_grouping_of_blocks(monkeypatch, scheme, ndim, bc,
+                                                            linear):
+    """Claim: the stage groups its fixed reduction blocks into one call per thread;
+    values and all four reductions (embedded error included) are the same bits for
+    any number of groups, from one to more than there are blocks."""
+    from pdediff.fokker_planck import operator as operator_module
+
+    rng = np.random.default_rng(5)
+    grid, op, u, dt = _random_problem(rng, ndim, bc, scheme, n=10 if ndim == 3 else 70)
+    if linear:
+        op.set_linear_velocity(-0.9)
+    op.prepare(0.3)
+    u0 = rng.random(u.shape)
+    results = []
+    for threads in (1, 2, 3, 7, 64, 1000):
+        monkeypatch.setattr(operator_module.numba, "get_num_threads", lambda t=threads: t)
+        out = np.full(op.shape3, np.nan)
+        stats = op.stage(u, u0, out, 0.25, 0.75, 1e-4, error=(2.0, -1.0, 1e-6, 1e-3))
+        results.append((out, stats))
+    for out, stats in results[1:]:
+        assert np.array_equal(out, results[0][0])
+        assert stats == results[0][1]
+    assert np.isfinite(results[0][1][3]) and results[0][1][3] > 0
