@@ -18,6 +18,13 @@ on [-5, 5]^d with no-flux walls, a Gaussian mixture start and a fixed step
 * a naive numba kernel (central fluxes ``v (u_L + u_R)/2 - D (u_R - u_L)/h``, one pass
   per step into a second array, ``parallel=True, fastmath=True``), the hand-written
   reference;
+* a lean kernel of pdediff's own scheme (``lean_sg_steps``: the same 1-D
+  Scharfetter–Gummel rates, positive form and summation order, hence the same bits,
+  which the run checks; but no mass/minimum/finiteness/positivity reductions, no
+  general SSP stage and no input validation): what those guarantees cost;
+* a row-by-row copy of the field with the same threads (``copy_steps``), the memory
+  floor of any one-pass stencil on these arrays (the fields of 256^2-512^2 stay in
+  cache, so the 256 MB streaming copy is not their ceiling);
 * py-pde's ``EulerSolver`` (numba backend), stepper built once and reused.
 
 Every contender runs ``--repeats`` times, interleaved (the machine is shared), and the
@@ -27,7 +34,8 @@ SSPRK3 at 512^2, interleaved, best of ``--repeats``) separates the loop's saving
 the thread count and the load.  The roofline
 line gives the bytes each code moves per cell update (pdediff Euler: read u, write
 u_new = 16 B; an SSPRK3 stage reads u and u0 and writes one array, 24 B, the first
-stage 16 B) against the copy bandwidth measured in the same run.  Writes
+stage 16 B) against the copy bandwidth measured in the same run, both the 256 MB
+streaming copy and the in-cache copy of the field itself (``roofline.in_cache``).  Writes
 ``benchmarks/results/forward.json``.  Run alone: ``python benchmarks/forward.py``.
 """
 
@@ -112,6 +120,103 @@ def naive_steps_3d(u, v, x0, x1, x2, h, diffusion, dt, steps):  # pragma: no cov
     return u
 
 
+@njit(cache=True, error_model="numpy")
+def _lean_cell(u, i, j, k, im, ip, jm, jp, km, kp, a0, b0, a1, b1, a2, b2, dt, planar):
+    """The Scharfetter–Gummel update of one cell in pdediff's positive form and
+    summation order (inlined by LLVM).  ``planar``: a 2-D field ``(n0, 1, n2)``,
+    whose middle-axis terms are exact zeros, left out (as pdediff does)."""
+    kout_02 = (a0[i + 1] + b0[i])
+    in_0 = b0[i + 1] * u[ip, j, k] + a0[i] * u[im, j, k]
+    if not planar:
+        kout_02 = kout_02 + (a1[j + 1] + b1[j])
+        in_0 = in_0 + (b1[j + 1] * u[i, jp, k] + a1[j] * u[i, jm, k])
+    kout = kout_02 + (a2[k + 1] + b2[k])
+    inflow = in_0 + (b2[k + 1] * u[i, j, kp] + a2[k] * u[i, j, km])
+    return u[i, j, k] * max(0.0, 1.0 - dt * kout) + dt * inflow
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lean_sg_steps(u, v, a0, b0, a1, b1, a2, b2, dt, steps):  # pragma: no cover - compiled
+    """``steps`` forward-Euler steps of pdediff's Scharfetter–Gummel scheme, written
+    lean: the same 1-D face rates, positive form and summation order (so the same
+    bits), but no reductions (mass, minimum, finiteness, positivity rate), no general
+    SSP stage (``alpha u0 + beta (...)``) and no validation.  3-D arrays; a 2-D field
+    is ``(n0, 1, n2)``, as in pdediff."""
+    n0, n1, n2 = u.shape
+    planar = n1 == 1
+    for _ in range(steps):
+        for row in prange(n0 * n1):
+            i = row // n1
+            j = row - i * n1
+            im, ip = max(i - 1, 0), min(i + 1, n0 - 1)
+            jm, jp = max(j - 1, 0), min(j + 1, n1 - 1)
+            if planar:
+                for k in range(1, n2 - 1):
+                    v[i, j, k] = _lean_cell(u, i, j, k, im, ip, jm, jp, k - 1, k + 1, a0, b0,
+                                            a1, b1, a2, b2, dt, True)
+            else:
+                for k in range(1, n2 - 1):
+                    v[i, j, k] = _lean_cell(u, i, j, k, im, ip, jm, jp, k - 1, k + 1, a0, b0,
+                                            a1, b1, a2, b2, dt, False)
+            v[i, j, 0] = _lean_cell(u, i, j, 0, im, ip, jm, jp, 0, 1, a0, b0, a1, b1, a2, b2,
+                                    dt, planar)
+            v[i, j, n2 - 1] = _lean_cell(u, i, j, n2 - 1, im, ip, jm, jp, n2 - 2, n2 - 1, a0,
+                                         b0, a1, b1, a2, b2, dt, planar)
+        u, v = v, u
+    return u
+
+
+@njit(parallel=True, cache=True)
+def copy_steps(u, v, steps):  # pragma: no cover - compiled
+    """``steps`` passes copying ``u`` into ``v`` row by row (2-D views), swapping them
+    like a time step: the memory floor of a one-pass stencil on this field, with the
+    same threads and one parallel region per pass."""
+    rows, n = u.shape
+    for _ in range(steps):
+        for r in prange(rows):
+            for k in range(n):
+                v[r, k] = u[r, k]
+        u, v = v, u
+    return u
+
+
+def lean_coefficients(grid):
+    """pdediff's 1-D Scharfetter–Gummel rates of the OU drift, per 3-D position."""
+    from pdediff.fokker_planck._kernels import SCHEME_SG, linear_face_coefficients
+
+    a, g2 = pdediff.OU(RATE, 1.0).coefficients(0.0)
+    shape3 = (grid.shape[0], 1, grid.shape[1]) if grid.ndim == 2 else tuple(grid.shape)
+    edges = ([grid.edges[0], np.array([0.0, 1.0]), grid.edges[1]] if grid.ndim == 2
+             else list(grid.edges))
+    rates = []
+    for position in range(3):
+        coef_a = np.zeros(shape3[position] + 1)
+        coef_b = np.zeros(shape3[position] + 1)
+        if shape3[position] > 1:
+            h = float(edges[position][1] - edges[position][0])
+            linear_face_coefficients(np.asarray(edges[position], dtype=float), float(a),
+                                     0.5 * float(g2), h, False, SCHEME_SG, coef_a, coef_b)
+        rates += [coef_a, coef_b]
+    return shape3, rates
+
+
+def time_lean(grid, p0, dt, steps):
+    shape3, rates = lean_coefficients(grid)
+    u = p0.reshape(shape3).copy()
+    v = np.empty_like(u)
+    start = time.perf_counter()
+    out = lean_sg_steps(u, v, *rates, dt, steps)
+    return time.perf_counter() - start, out.reshape(grid.shape)
+
+
+def time_copy(grid, p0, steps):
+    u = p0.reshape(-1, grid.shape[-1]).copy()
+    v = np.empty_like(u)
+    start = time.perf_counter()
+    copy_steps(u, v, steps)
+    return time.perf_counter() - start
+
+
 def problem(cells: int, ndim: int):
     grid = pdediff.Grid([(-5.0, 5.0)] * ndim, cells)
     means = [[-1.5, 0.0, 0.5][:ndim], [1.0, 1.0, -0.5][:ndim]]
@@ -186,6 +291,8 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
     time_pdediff(grid, p0, dt, 2, "ssprk3")
     time_pdediff(grid, p0, dt, 2, "euler", per_step=True)
     time_naive(grid, p0, dt, 2)
+    time_lean(grid, p0, dt, 2)
+    time_copy(grid, p0, 2)
     pypde = None
     if with_pypde:
         try:
@@ -194,7 +301,7 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
         except ImportError:
             pypde = None
     best = {"euler": np.inf, "ssprk3": np.inf, "naive": np.inf, "py-pde": np.inf,
-            "euler_per_step": np.inf}
+            "euler_per_step": np.inf, "lean_sg": np.inf, "copy": np.inf}
     for _ in range(repeats):
         seconds, euler = time_pdediff(grid, p0, dt, steps, "euler")
         best["euler"] = min(best["euler"], seconds)
@@ -204,6 +311,11 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
             raise AssertionError("compiled loop and per-step path differ")
         seconds, naive = time_naive(grid, p0, dt, steps)
         best["naive"] = min(best["naive"], seconds)
+        seconds, lean = time_lean(grid, p0, dt, steps)
+        best["lean_sg"] = min(best["lean_sg"], seconds)
+        lean_equal = lean.tobytes() == euler.p[-1].tobytes()
+        lean_difference = float(np.max(np.abs(lean - euler.p[-1])))
+        best["copy"] = min(best["copy"], time_copy(grid, p0, steps))
         seconds, ssprk3 = time_pdediff(grid, p0, dt, steps, "ssprk3")
         best["ssprk3"] = min(best["ssprk3"], seconds)
         if pypde is not None:
@@ -219,8 +331,14 @@ def run_case(cells, ndim, steps, repeats, with_pypde):
             "pdediff_ssprk3_stage": stage_rate,
             "naive_numba": updates / best["naive"],
             "pdediff_euler_per_step": updates / best["euler_per_step"],
+            "lean_sg_numba": updates / best["lean_sg"],
+            "field_copy": updates / best["copy"],
         },
         "euler_over_naive": best["naive"] / best["euler"],
+        "euler_over_lean_sg": best["lean_sg"] / best["euler"],
+        "lean_sg_over_naive": best["naive"] / best["lean_sg"],
+        "lean_sg_bits_equal_pdediff_euler": lean_equal,
+        "max_abs_difference_lean_sg_vs_euler": lean_difference,
         "euler_loop_over_per_step": best["euler_per_step"] / best["euler"],
         "ssprk3_stage_time_over_euler_step": (best["ssprk3"] / 3) / best["euler"],
         "euler_mass_error": euler.metadata["max_mass_error"],
@@ -284,14 +402,24 @@ def main() -> None:
         steps = max(10, int(args.updates / cells**ndim))
         result = run_case(cells, ndim, steps, args.repeats, not args.no_pypde)
         rates = result["point_updates_per_s"]
+        # Two ceilings: the streaming copy of 256 MB (memory) and the copy of this
+        # field with the same threads (the arrays of 256^2-512^2 stay in cache).
+        in_cache = 16.0 * rates["field_copy"]
         result["roofline"] = {
             "pdediff_euler": environment.roofline(16.0, rates["pdediff_euler"], bandwidth),
             "pdediff_ssprk3_stage": environment.roofline(
                 (16.0 + 24.0 + 24.0) / 3, rates["pdediff_ssprk3_stage"], bandwidth),
             "naive_numba": environment.roofline(16.0, rates["naive_numba"], bandwidth),
+            "in_cache": {
+                name: environment.roofline(16.0, rates[key], in_cache)
+                for name, key in (("pdediff_euler", "pdediff_euler"),
+                                  ("naive_numba", "naive_numba"),
+                                  ("lean_sg_numba", "lean_sg_numba"))
+            },
         }
         cases[case] = result
         print(case, json.dumps({k: result[k] for k in ("point_updates_per_s", "euler_over_naive",
+                                                        "euler_over_lean_sg", "lean_sg_over_naive",
                                                         "euler_loop_over_per_step",
                                                         "ssprk3_stage_time_over_euler_step")}
                                | ({"euler_over_pypde": result["euler_over_pypde"]}

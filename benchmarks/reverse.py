@@ -33,6 +33,7 @@ them (32 B) and u, u0 and writes the result (24 B): 88 B.  Writes
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -44,6 +45,15 @@ sys.path.insert(0, str(HERE))
 import environment  # noqa: E402
 
 ROOT = HERE.parent
+
+# Both codes run with the OpenMP wait setting that ``import pdediff`` now sets by
+# default (a code older than that default would otherwise run purely passive); read
+# from this code's pdediff/_openmp.py, a module without pdediff imports.
+WAIT: dict[str, str] = {}
+_spec = importlib.util.spec_from_file_location("_openmp", ROOT / "pdediff" / "_openmp.py")
+_openmp = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_openmp)
+_openmp.set_wait_defaults(WAIT)
 
 _RUN = r"""
 import json, sys, time, hashlib
@@ -179,7 +189,7 @@ print(json.dumps(out))
 
 def families(cells: int, steps: int, repeats: int) -> dict:
     """Fused against generic ``solve_reverse`` per score family (module docstring)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_WAIT_POLICY="passive")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **WAIT)
     done = subprocess.run([sys.executable, "-c", _FAMILIES, str(cells), str(steps),
                            str(repeats)], env=env, cwd=str(ROOT), capture_output=True,
                           text=True, check=True, timeout=3600)
@@ -206,7 +216,7 @@ def family_section(args: argparse.Namespace) -> dict:
 def face_costs(source: Path, cells: int, repeats: int) -> dict:
     """Nanoseconds per face of each family's fused face kernel in the code at
     ``source`` (one numba thread, thread CPU time; see ``_FACES``)."""
-    env = dict(os.environ, PYTHONPATH=str(source), OMP_WAIT_POLICY="passive",
+    env = dict(os.environ, PYTHONPATH=str(source), **WAIT,
                NUMBA_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-c", _FACES, str(cells), "0", str(repeats)],
                           env=env, cwd=str(source), capture_output=True, text=True,
@@ -252,7 +262,7 @@ def face_section(args: argparse.Namespace) -> dict:
 
 
 def run(source: Path, cells: int, steps: int, repeats: int, dt: float, out: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(source), OMP_WAIT_POLICY="passive")
+    env = dict(os.environ, PYTHONPATH=str(source), **WAIT)
     done = subprocess.run([sys.executable, "-c", _RUN, str(cells), str(steps), str(repeats),
                            repr(dt), str(out)], env=env, cwd=str(source), capture_output=True,
                           text=True, check=True, timeout=3600)

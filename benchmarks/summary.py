@@ -55,6 +55,9 @@ def rows() -> list[tuple[str, str, str, str]]:
                     f"kernel ({_m(rates['naive_numba'])})")
         if "euler_over_pypde" in c:
             measured += f", {c['euler_over_pypde']:.2g}x py-pde ({_m(rates['py-pde'])})"
+        if "lean_sg_numba" in rates:
+            measured += (f"; the same scheme as a lean kernel (no checks, same bits) "
+                         f"{_m(rates['lean_sg_numba'])}, copy floor {_m(rates['field_copy'])}")
         measured += (f"; SSPRK3 stage / Euler step {c['ssprk3_stage_time_over_euler_step']:.2f}")
         targets = ""
         if case == "512x2":
