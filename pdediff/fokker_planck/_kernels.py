@@ -490,12 +490,13 @@ def separable_rate(a1, b1, present0, present1, present2):
 
 
 @njit(cache=True, error_model="numpy")
-def stage_blocks(shape) -> tuple[int, int]:
-    """``(blocks, rows per block)`` of the stage reductions for a 3-D ``shape`` (a
-    shape-only split: the same for every thread count)."""
+def stage_blocks(shape, threads) -> tuple[int, int, int]:
+    """``(blocks, rows per block, chunks)`` of a stage on a 3-D ``shape``: the
+    reduction blocks are a shape-only split (the same for every thread count); the
+    ``chunks`` (one per thread, at most one per block) group them into calls."""
     rows = shape[0] * shape[1]
     blocks = min(rows, _BLOCKS)
-    return blocks, (rows + blocks - 1) // blocks
+    return blocks, (rows + blocks - 1) // blocks, max(1, min(blocks, threads))
 
 
 @njit(cache=True, error_model="numpy")
@@ -545,8 +546,7 @@ def stage(
     (:mod:`._multistep`) runs the same three parts: :func:`stage_blocks`, the
     parallel loop over :func:`_block`, :func:`stage_result`.
     """
-    blocks, size = stage_blocks(u.shape)
-    chunks = max(1, min(blocks, threads))
+    blocks, size, chunks = stage_blocks(u.shape, threads)
     for chunk in prange(chunks):
         first, last = thread_chunk(np.int64(chunk), chunks, blocks)
         _block(u, u0, out, rates[chunk], first, last, size, alpha, beta, dt, rhs_only,

@@ -89,8 +89,7 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
     ``dt * rate > 1``) of stage ``stage`` of step ``accepted``, and the stages run.
     """
     stages = STAGES[method]
-    blocks, size = stage_blocks(u.shape)
-    chunks = max(1, min(blocks, threads))
+    blocks, size, chunks = stage_blocks(u.shape, threads)
     # Run-time bools, not the literals False/True: literal arguments would compile
     # second copies of _block and its row kernels (twice the compilation time).
     separable = dts.size >= 0

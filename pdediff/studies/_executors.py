@@ -10,8 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from .._openmp import set_wait_defaults
-
 
 class SerialExecutor(Executor):
     """Runs each submitted call at once, in this process."""
@@ -83,10 +81,10 @@ def _limit_threads(threads: int) -> None:
     runs: numba's thread count must then be capped with ``numba.set_num_threads``
     and its environment variable left as numba read it (numba re-reads its
     environment at every compilation and refuses a changed ``NUMBA_NUM_THREADS`` once
-    its threads are running)."""
+    its threads are running).  That import also sets the OpenMP wait defaults
+    (``pdediff._openmp``), which the workers inherit through the environment."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    set_wait_defaults()
     if "jax" not in sys.modules:
         os.environ["XLA_FLAGS"] = _xla_flags(threads)
     quiet_pot_backends()
