@@ -121,47 +121,57 @@ def naive_steps_3d(u, v, x0, x1, x2, h, diffusion, dt, steps):  # pragma: no cov
 
 
 @njit(cache=True, error_model="numpy")
-def _lean_cell(u, i, j, k, im, ip, jm, jp, km, kp, a0, b0, a1, b1, a2, b2, dt, planar):
+def _lean_value(ui, inflow_01, kout_01, b2_right, u_right, a2_left, u_left, kout_2, dt):
     """The Scharfetter–Gummel update of one cell in pdediff's positive form and
-    summation order (inlined by LLVM).  ``planar``: a 2-D field ``(n0, 1, n2)``,
-    whose middle-axis terms are exact zeros, left out (as pdediff does)."""
-    kout_02 = (a0[i + 1] + b0[i])
-    in_0 = b0[i + 1] * u[ip, j, k] + a0[i] * u[im, j, k]
-    if not planar:
-        kout_02 = kout_02 + (a1[j + 1] + b1[j])
-        in_0 = in_0 + (b1[j + 1] * u[i, jp, k] + a1[j] * u[i, jm, k])
-    kout = kout_02 + (a2[k + 1] + b2[k])
-    inflow = in_0 + (b2[k + 1] * u[i, j, kp] + a2[k] * u[i, j, km])
-    return u[i, j, k] * max(0.0, 1.0 - dt * kout) + dt * inflow
+    summation order, from scalars only (so LLVM inlines it into a vectorised loop; a
+    function taking arrays would put reference counting into the loop)."""
+    kout = kout_01 + kout_2
+    inflow = inflow_01 + (b2_right * u_right + a2_left * u_left)
+    return ui * max(0.0, 1.0 - dt * kout) + dt * inflow
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def lean_sg_steps(u, v, a0, b0, a1, b1, a2, b2, dt, steps):  # pragma: no cover - compiled
     """``steps`` forward-Euler steps of pdediff's Scharfetter–Gummel scheme, written
     lean: the same 1-D face rates, positive form and summation order (so the same
-    bits), but no reductions (mass, minimum, finiteness, positivity rate), no general
-    SSP stage (``alpha u0 + beta (...)``) and no validation.  3-D arrays; a 2-D field
-    is ``(n0, 1, n2)``, as in pdediff."""
+    bits in 2-D, where pdediff's middle-axis terms are exact zeros), but no
+    reductions (mass, minimum, finiteness, positivity rate), no general SSP stage
+    (``alpha u0 + beta (...)``), no validation, and the rates of the first two axes
+    hoisted out of each row.  3-D arrays; a 2-D field is ``(n0, 1, n2)``, as in
+    pdediff."""
     n0, n1, n2 = u.shape
     planar = n1 == 1
     for _ in range(steps):
-        for row in prange(n0 * n1):
-            i = row // n1
-            j = row - i * n1
+        for i in prange(n0):
             im, ip = max(i - 1, 0), min(i + 1, n0 - 1)
-            jm, jp = max(j - 1, 0), min(j + 1, n1 - 1)
-            if planar:
-                for k in range(1, n2 - 1):
-                    v[i, j, k] = _lean_cell(u, i, j, k, im, ip, jm, jp, k - 1, k + 1, a0, b0,
-                                            a1, b1, a2, b2, dt, True)
-            else:
-                for k in range(1, n2 - 1):
-                    v[i, j, k] = _lean_cell(u, i, j, k, im, ip, jm, jp, k - 1, k + 1, a0, b0,
-                                            a1, b1, a2, b2, dt, False)
-            v[i, j, 0] = _lean_cell(u, i, j, 0, im, ip, jm, jp, 0, 1, a0, b0, a1, b1, a2, b2,
-                                    dt, planar)
-            v[i, j, n2 - 1] = _lean_cell(u, i, j, n2 - 1, im, ip, jm, jp, n2 - 2, n2 - 1, a0,
-                                         b0, a1, b1, a2, b2, dt, planar)
+            for j in range(n1):
+                jm, jp = max(j - 1, 0), min(j + 1, n1 - 1)
+                b0i, a0i, b1j, a1j = b0[i + 1], a0[i], b1[j + 1], a1[j]
+                kout_01 = a0[i + 1] + b0[i]
+                if not planar:
+                    kout_01 = kout_01 + (a1[j + 1] + b1[j])
+                if planar:
+                    for k in range(1, n2 - 1):
+                        v[i, j, k] = _lean_value(
+                            u[i, j, k], b0i * u[ip, j, k] + a0i * u[im, j, k], kout_01,
+                            b2[k + 1], u[i, j, k + 1], a2[k], u[i, j, k - 1], a2[k + 1] + b2[k],
+                            dt)
+                else:
+                    for k in range(1, n2 - 1):
+                        inflow_01 = ((b0i * u[ip, j, k] + a0i * u[im, j, k])
+                                     + (b1j * u[i, jp, k] + a1j * u[i, jm, k]))
+                        v[i, j, k] = _lean_value(
+                            u[i, j, k], inflow_01, kout_01, b2[k + 1], u[i, j, k + 1], a2[k],
+                            u[i, j, k - 1], a2[k + 1] + b2[k], dt)
+                # The end cells: clamped neighbours (their wall rates are zero).
+                for k in (0, n2 - 1):
+                    km, kp = max(k - 1, 0), min(k + 1, n2 - 1)
+                    inflow_01 = b0i * u[ip, j, k] + a0i * u[im, j, k]
+                    if not planar:
+                        inflow_01 = inflow_01 + (b1j * u[i, jp, k] + a1j * u[i, jm, k])
+                    v[i, j, k] = _lean_value(u[i, j, k], inflow_01, kout_01, b2[k + 1],
+                                             u[i, j, kp], a2[k], u[i, j, km],
+                                             a2[k + 1] + b2[k], dt)
         u, v = v, u
     return u
 

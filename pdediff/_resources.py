@@ -13,7 +13,9 @@ import math
 import os
 from collections.abc import Sequence
 
-__all__ = ["available_memory", "require_memory", "array_bytes"]
+import numpy as np
+
+__all__ = ["available_memory", "require_memory", "array_bytes", "aligned_empty"]
 
 # Leave room for the interpreter, numba's caches and the caller's own arrays.
 _USABLE_FRACTION = 0.8
@@ -65,6 +67,26 @@ def available_memory() -> float:
         except (AttributeError, ValueError, OSError):
             pass
     return min(available, _cgroup_limit())
+
+
+# Bytes: one cache line, the width of an AVX-512 vector.
+ALIGNMENT = 64
+
+
+def aligned_empty(shape: Sequence[int], alignment: int = ALIGNMENT) -> np.ndarray:
+    """An uninitialised C-contiguous float64 array of ``shape`` whose data start on an
+    ``alignment``-byte boundary (a view into a slightly larger buffer).
+
+    Why: the vectorised stage loops load and store whole 64-byte vectors; numpy's
+    large allocations start 16 bytes past a page boundary, so every aligned-offset
+    load would straddle two cache lines (measured: 5-13% of a 512^2 stage)."""
+    size = 1
+    for n in shape:
+        size *= int(n)
+    pad = alignment // 8
+    buffer = np.empty(size + pad)
+    start = (-buffer.ctypes.data % alignment) // 8
+    return buffer[start:start + size].reshape(tuple(int(n) for n in shape))
 
 
 def array_bytes(shape: Sequence[int], count: float = 1.0, itemsize: int = 8) -> float:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _validate
-from ._resources import array_bytes, require_memory
+from ._resources import aligned_empty, array_bytes, require_memory
 
 BOUNDARY_KINDS = ("noflux", "periodic")
 
@@ -261,13 +261,16 @@ class Grid:
 
     def check_density(self, p: np.ndarray, name: str = "p") -> np.ndarray:
         """Validate ``p`` as a nonnegative finite field on this grid; returns a
-        C-contiguous float64 copy."""
+        C-contiguous float64 copy aligned for the vectorised kernels
+        (:func:`pdediff._resources.aligned_empty`)."""
         p = self.check_field(p, name)
         if np.any(p < 0):
             raise ValueError(f"{name}: must be nonnegative, min is {p.min():.3g}")
         if not self.integrate(p) > 0:
             raise ValueError(f"{name}: total mass must be positive")
-        return np.ascontiguousarray(p, dtype=np.float64).copy()
+        out = aligned_empty(p.shape)
+        out[...] = p
+        return out
 
     # ------------------------------------------------------------ conversions
     def refined(self, factor: int = 2) -> Grid:

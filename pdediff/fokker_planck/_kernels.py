@@ -249,90 +249,106 @@ def _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1):
 
 
 @njit(cache=True, error_model="numpy")
-def _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha, beta, dt,
-            rhs_only, use_u0):
-    """One row ``(i, j, :)`` of Scharfetter–Gummel updates: the interior in a
-    branch-free loop that vectorises (the per-cell arithmetic is a scalar-only
-    function inlined into it; numba's inlining of array-taking functions would put
-    reference counting inside the loop and stop vectorisation), then the two end
-    cells with their wall/periodic neighbours, in the same function (a call per end
-    cell, passing every array, cost about a tenth of a 512-cell row).  The outflow
-    coefficients go into ``rates`` on the field path; a separable stage takes its
-    rate from the 1-D arrays."""
+def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic, alpha, beta,
+             dt, rhs_only, use_u0):
+    """Rows ``start..stop`` (row ``r``: ``(i, j) = divmod(r, n1)``) of
+    Scharfetter–Gummel updates; returns the largest bit pattern of the positivity
+    rates (field path; a separable stage takes its rate from the 1-D arrays, 0 here).
+    Per row: the interior in a branch-free loop that vectorises (the per-cell
+    arithmetic is a scalar-only function inlined into it; numba's inlining of
+    array-taking functions would put reference counting inside the loop and stop
+    vectorisation), then the two end cells with their wall/periodic neighbours.  One
+    call covers a block of rows: LLVM does not inline this function, and a call per
+    row, passing every array (~1.2 kB of arguments), cost a fifth of a 512-cell row.
+    The outflow coefficients of a row go into ``rates`` on the field path."""
     n0, n1, n2 = u.shape
-    im, ip = _neighbours(i, n0, periodic[0])
-    jm, jp = _neighbours(j, n1, periodic[1])
-    none = (0.0, 0.0, 0.0, 0.0)
-    row0 = none
-    row1 = none
-    if separable:
-        if n0 > 1:
-            row0 = (a1[0][i + 1], b1[0][i + 1], a1[0][i], b1[0][i])
-        if n1 > 1:
-            row1 = (a1[1][j + 1], b1[1][j + 1], a1[1][j], b1[1][j])
-    a2 = a1[2]
-    b2 = b1[2]
-    an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
-    has0 = n0 > 1
-    has1 = n1 > 1
-    if separable and n1 == 1:
-        for k in range(1, n2 - 1):
-            out[i, j, k] = _sg_value(
-                u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], 0.0, 0.0,
-                u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
-                alpha, beta, dt, rhs_only, use_u0)[0]
-    elif separable:
-        for k in range(1, n2 - 1):
-            out[i, j, k] = _sg_value(
-                u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
-                u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
-                alpha, beta, dt, rhs_only, use_u0)[0]
-    else:
-        for k in range(1, n2 - 1):
-            c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
-            value, kout = _sg_value(
-                u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
-                u[i, j, k + 1], u[i, j, k - 1], c0, c1, c2, alpha, beta, dt, rhs_only, use_u0)
+    largest = np.int64(0)
+    for row in range(start, stop):
+        i = row // n1
+        j = row - i * n1
+        im, ip = _neighbours(i, n0, periodic[0])
+        jm, jp = _neighbours(j, n1, periodic[1])
+        none = (0.0, 0.0, 0.0, 0.0)
+        row0 = none
+        row1 = none
+        if separable:
+            if n0 > 1:
+                row0 = (a1[0][i + 1], b1[0][i + 1], a1[0][i], b1[0][i])
+            if n1 > 1:
+                row1 = (a1[1][j + 1], b1[1][j + 1], a1[1][j], b1[1][j])
+        a2 = a1[2]
+        b2 = b1[2]
+        an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
+        has0 = n0 > 1
+        has1 = n1 > 1
+        if separable and n1 == 1:
+            for k in range(1, n2 - 1):
+                out[i, j, k] = _sg_value(
+                    u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], 0.0, 0.0,
+                    u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
+                    alpha, beta, dt, rhs_only, use_u0)[0]
+        elif separable:
+            for k in range(1, n2 - 1):
+                out[i, j, k] = _sg_value(
+                    u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
+                    u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
+                    alpha, beta, dt, rhs_only, use_u0)[0]
+        else:
+            for k in range(1, n2 - 1):
+                c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
+                value, kout = _sg_value(
+                    u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
+                    u[i, j, k + 1], u[i, j, k - 1], c0, c1, c2, alpha, beta, dt, rhs_only, use_u0)
+                out[i, j, k] = value
+                rates[k] = kout
+        # The end cells, with wrapped or clamped neighbours along position 2.
+        for end in range(2 if n2 > 1 else 1):
+            k = 0 if end == 0 else n2 - 1
+            km, kp = _neighbours(k, n2, periodic[2])
+            if separable:
+                c0, c1, c2 = row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k])
+            else:
+                c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
+            value, kout = _sg_value(u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k],
+                                    u[i, jm, k], u[i, j, kp], u[i, j, km], c0, c1, c2, alpha, beta,
+                                    dt, rhs_only, use_u0)
             out[i, j, k] = value
             rates[k] = kout
-    # The end cells, with wrapped or clamped neighbours along position 2.
-    for end in range(2 if n2 > 1 else 1):
-        k = 0 if end == 0 else n2 - 1
-        km, kp = _neighbours(k, n2, periodic[2])
-        if separable:
-            c0, c1, c2 = row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k])
-        else:
-            c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
-        value, kout = _sg_value(u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k],
-                                u[i, jm, k], u[i, j, kp], u[i, j, km], c0, c1, c2, alpha, beta,
-                                dt, rhs_only, use_u0)
-        out[i, j, k] = value
-        rates[k] = kout
+        if not separable:
+            largest = max(largest, _row_max_bits(rates))
+    return largest
 
 
 @njit(cache=True, error_model="numpy")
-def _muscl_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, dh, periodic, alpha, beta,
-               dt, rhs_only, use_u0):
-    """One row ``(i, j, :)`` of MUSCL updates, positivity rates into ``rates``."""
+def _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, dh, periodic, alpha,
+                beta, dt, rhs_only, use_u0):
+    """Rows ``start..stop`` of MUSCL updates (positivity rates of a row into
+    ``rates``); returns the largest bit pattern of the rates."""
     sizes = u.shape
-    for k in range(sizes[2]):
-        ui = u[i, j, k]
-        c = 0.0
-        kout = 0.0
-        inflow = 0.0
-        index = (i, j, k)
-        for p in range(3):
-            if sizes[p] > 1:
-                m = index[p]
-                coefs = _face_rates(separable, a1[p], b1[p], an[p], bn[p], p, i, j, k, m)
-                c_, k_, in_ = _muscl_terms(u, ui, p, i, j, k, m, sizes[p], periodic[p], coefs,
-                                           dh[p])
-                c += c_
-                kout += k_
-                inflow += in_
-        out[i, j, k] = _update(ui, u0[i, j, k], kout, inflow, alpha, beta, dt, rhs_only,
-                               use_u0)
-        rates[k] = c
+    largest = np.int64(0)
+    for row in range(start, stop):
+        i = row // sizes[1]
+        j = row - i * sizes[1]
+        for k in range(sizes[2]):
+            ui = u[i, j, k]
+            c = 0.0
+            kout = 0.0
+            inflow = 0.0
+            index = (i, j, k)
+            for p in range(3):
+                if sizes[p] > 1:
+                    m = index[p]
+                    coefs = _face_rates(separable, a1[p], b1[p], an[p], bn[p], p, i, j, k, m)
+                    c_, k_, in_ = _muscl_terms(u, ui, p, i, j, k, m, sizes[p], periodic[p], coefs,
+                                               dh[p])
+                    c += c_
+                    kout += k_
+                    inflow += in_
+            out[i, j, k] = _update(ui, u0[i, j, k], kout, inflow, alpha, beta, dt, rhs_only,
+                                   use_u0)
+            rates[k] = c
+        largest = max(largest, _row_max_bits(rates))
+    return largest
 
 
 @njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
@@ -383,34 +399,39 @@ def _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u
           a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
           partial, partial_bits):
     """Reduction blocks ``first..last`` (block ``b``: rows ``b*size`` to
-    ``(b+1)*size`` of (i, j) pairs): values into ``out`` and each block's four
-    reductions into ``partial[b]`` (``partial_bits``: the same memory as int64, for
-    the bit-pattern extrema), each row reduced while it is in L1.  A separable
-    Scharfetter–Gummel stage leaves the rate to :func:`separable_rate`.  A call
-    covers many blocks so that its fixed cost (numba's reference counting of the
-    ~20 arrays it receives, atomic and shared by the threads) is paid once per
-    thread, not once per block; the reductions stay per block, so their bits do not
-    depend on how blocks are grouped into calls."""
+    ``(b+1)*size`` of (i, j) pairs): values into ``out`` by one row-kernel call per
+    block, then each block's four reductions into ``partial[b]`` (``partial_bits``:
+    the same memory as int64, for the bit-pattern extrema), row by row while the
+    block is in cache.  A separable Scharfetter–Gummel stage leaves the rate to
+    :func:`separable_rate`.  A call covers many blocks so that its fixed cost
+    (numba's reference counting of the ~20 arrays it receives, atomic and shared by
+    the threads) is paid once per thread, not once per block; the reductions stay
+    per block, so their bits do not depend on how blocks are grouped into calls.
+    A plain stage (``out = beta (u + dt L u)``: Euler and every first SSP stage)
+    calls the row kernel with literal flags, so LLVM folds them out of its loops."""
     n0, n1, n2 = u.shape
     rows = n0 * n1
-    with_rates = scheme != SCHEME_SG or not separable
     out_bits = out.view(np.int64)
+    plain = not rhs_only and not use_u0
     for block in range(first, last):
-        largest = np.int64(0)
+        start = block * size
+        stop = min(rows, start + size)
+        if scheme == SCHEME_SG and plain:
+            largest = _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
+                               periodic, 0.0, beta, dt, False, False)
+        elif scheme == SCHEME_SG:
+            largest = _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
+                               periodic, alpha, beta, dt, rhs_only, use_u0)
+        else:
+            largest = _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
+                                  dh, periodic, alpha, beta, dt, rhs_only, use_u0)
         smallest_bits = np.iinfo(np.int64).max
         smallest_negative = np.inf
         total = 0.0
         errors = 0.0
-        start = block * size
-        for row in range(start, min(rows, start + size)):
+        for row in range(start, stop):
             i = row // n1
             j = row - i * n1
-            if scheme == SCHEME_SG:
-                _sg_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, periodic, alpha,
-                        beta, dt, rhs_only, use_u0)
-            else:
-                _muscl_row(u, u0, out, rates, i, j, separable, a1, b1, an, bn, dh, periodic,
-                           alpha, beta, dt, rhs_only, use_u0)
             row_total, row_bits = _row_sum_and_min_bits(out, out_bits, i, j)
             total += row_total
             if row_bits < 0:
@@ -418,12 +439,10 @@ def _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u
                     smallest_negative = min(smallest_negative, out[i, j, k])
             else:
                 smallest_bits = min(smallest_bits, row_bits)
-            # A NaN coefficient cannot hide in the rate: it enters the inflow of the
-            # neighbouring cell, so the (checked) sum is NaN too.
-            if with_rates:
-                largest = max(largest, _row_max_bits(rates))
             if want_error:
                 errors += _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol)
+        # A NaN coefficient cannot hide in the rate: it enters the inflow of the
+        # neighbouring cell, so the (checked) sum is NaN too.
         partial_bits[block, 0] = largest
         if smallest_negative < np.inf:
             partial[block, 1] = smallest_negative

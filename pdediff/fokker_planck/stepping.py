@@ -54,6 +54,7 @@ import scipy.sparse.linalg as spla
 from tqdm.auto import tqdm
 
 from .. import _validate
+from .._resources import aligned_empty
 from . import _multistep
 from ._kernels import SCHEME_SG
 from .operator import FluxOperator
@@ -205,11 +206,11 @@ class Integrator:
         self.options = options
         shape3 = self.op.shape3
         self.u = np.ascontiguousarray(u0, dtype=np.float64).reshape(shape3)
-        self.stage1 = np.empty(shape3)
-        self.stage2 = np.empty(shape3)
-        self.embedded = np.empty(shape3)
-        self.trial = np.empty(shape3)
-        self.half = np.empty(shape3)
+        self.stage1 = aligned_empty(shape3)
+        self.stage2 = aligned_empty(shape3)
+        self.embedded = aligned_empty(shape3)
+        self.trial = aligned_empty(shape3)
+        self.half = aligned_empty(shape3)
         self.stats = Statistics()
         self.mass0 = float(self.u.sum())
         scale = float(np.max(self.u))
