@@ -8,8 +8,8 @@ Rungs (every one gives pdediff's bits, which the run checks, except the naive ke
 2. ``lean``: ``forward.py``'s ``lean_sg_steps`` (one ``prange`` over rows, no checks);
 3. ``blocks``: the same cell arithmetic over pdediff's work split (64 fixed reduction
    blocks of rows, grouped into one chunk per thread);
-4. ``blocks_reductions``: + the per-row sum and minimum (over IEEE bit patterns) of
-   the new values, pdediff's ``_row_sum_and_min_bits``, while the row is in L1;
+4. ``blocks_reductions``: + the sum and minimum (over IEEE bit patterns) of the new
+   values, tallied in the cell loop as pdediff does (``_kernels._tally``);
 5. ``blocks_reductions_stage``: + the general SSP stage with run-time ``alpha``,
    ``beta``, ``u0`` and ``rhs_only`` (``out = alpha u0 + beta (u + dt L u)``);
 6. ``pdediff_block``: pdediff's own ``_kernels._block`` (separable rows, end cells,
@@ -45,7 +45,7 @@ from forward import _lean_value  # noqa: E402
 from pdediff.fokker_planck import _multistep  # noqa: E402
 from pdediff.fokker_planck._kernels import (  # noqa: E402
     _block,
-    _row_sum_and_min_bits,
+    _tally,
     stage_blocks,
     thread_chunk,
 )
@@ -67,15 +67,16 @@ def _planar_rows(u, u0, v, first, last, size, a0, b0, a2, b2, dt, reduce, genera
                  beta, rhs_only, partial):
     """Blocks ``first..last`` of a planar ``(n0, 1, n2)`` field: rungs 3-5."""
     n0, _, n2 = u.shape
-    bits = v.view(np.int64)
     use_u0 = alpha != 0.0
     for block in range(first, last):
-        total = 0.0
-        smallest = np.iinfo(np.int64).max
+        block_total = 0.0
+        block_smallest = np.iinfo(np.int64).max
         for i in range(block * size, min(n0, (block + 1) * size)):
             im, ip = max(i - 1, 0), min(i + 1, n0 - 1)
             b0i, a0i = b0[i + 1], a0[i]
             kout_01 = a0[i + 1] + b0[i]
+            total = 0.0
+            smallest = np.iinfo(np.int64).max
             # The interior in a loop with affine indices (it vectorises), then the two
             # end cells with clamped neighbours, as in pdediff's row kernel.
             for k in range(1, n2 - 1):
@@ -86,6 +87,8 @@ def _planar_rows(u, u0, v, first, last, size, a0, b0, a2, b2, dt, reduce, genera
                     value = _stage_value(value, u0[i, 0, k], alpha, beta, rhs_only, use_u0,
                                          value - u[i, 0, k])
                 v[i, 0, k] = value
+                if reduce:
+                    total, smallest = _tally(total, smallest, value)
             for k in (0, n2 - 1):
                 km, kp = max(k - 1, 0), min(k + 1, n2 - 1)
                 value = _lean_value(u[i, 0, k], b0i * u[ip, 0, k] + a0i * u[im, 0, k], kout_01,
@@ -95,12 +98,12 @@ def _planar_rows(u, u0, v, first, last, size, a0, b0, a2, b2, dt, reduce, genera
                     value = _stage_value(value, u0[i, 0, k], alpha, beta, rhs_only, use_u0,
                                          value - u[i, 0, k])
                 v[i, 0, k] = value
-            if reduce:
-                row_total, row_bits = _row_sum_and_min_bits(v, bits, i, 0)
-                total += row_total
-                smallest = min(smallest, row_bits)
-        partial[block, 2] = total
-        partial[block, 1] = smallest
+                if reduce:
+                    total, smallest = _tally(total, smallest, value)
+            block_total += total
+            block_smallest = min(block_smallest, smallest)
+        partial[block, 2] = block_total
+        partial[block, 1] = block_smallest
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

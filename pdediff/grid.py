@@ -269,7 +269,9 @@ class Grid:
         if not self.integrate(p) > 0:
             raise ValueError(f"{name}: total mass must be positive")
         out = aligned_empty(p.shape)
-        out[...] = p
+        # + 0.0 turns -0.0 into +0.0 (and changes nothing else): the kernels' sign
+        # checks then see no negative zero that the input did not mean.
+        np.add(p, 0.0, out=out)
         return out
 
     # ------------------------------------------------------------ conversions

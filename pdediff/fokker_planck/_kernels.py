@@ -50,7 +50,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 SCHEME_SG = 0
 SCHEME_MUSCL = 1
@@ -222,17 +224,23 @@ def _update(ui, u0ik, kout, inflow, alpha, beta, dt, rhs_only, use_u0):
 
 @njit(cache=True, error_model="numpy")
 def _sg_value(ui, u0i, u_ip, u_im, u_jp, u_jm, u_kp, u_km, c0, c1, c2, alpha, beta, dt,
-              rhs_only, use_u0):
+              rhs_only, use_u0, planar):
     """Scharfetter–Gummel stage value and outflow coefficient of one cell from its
     neighbours' values and, per position ``p``, its face rates
     ``c_p = (A_right, B_right, A_left, B_left)``.  Sums run in the order
-    ``(position 0 + position 1) + position 2`` on every path (same bits).  Scalars
-    only: LLVM inlines it into the vectorised loops.  (No helper of this module asks
-    numba to inline it: numba's IR inlining costs most of the compilation time and,
-    for functions taking arrays, puts reference counting into the loops.)"""
-    kout = ((c0[0] + c0[3]) + (c1[0] + c1[3])) + (c2[0] + c2[3])
-    inflow = (((c0[1] * u_ip + c0[2] * u_im) + (c1[1] * u_jp + c1[2] * u_jm))
-              + (c2[1] * u_kp + c2[2] * u_km))
+    ``(position 0 + position 1) + position 2`` on every path (same bits); a
+    ``planar`` field (position 1 absent) leaves out the middle terms, exact zeros
+    whose addition would cost an instruction per cell.  Scalars only: LLVM inlines
+    it into the vectorised loops.  (No helper of this module asks numba to inline
+    it: numba's IR inlining costs most of the compilation time and, for functions
+    taking arrays, puts reference counting into the loops.)"""
+    if planar:
+        kout = (c0[0] + c0[3]) + (c2[0] + c2[3])
+        inflow = (c0[1] * u_ip + c0[2] * u_im) + (c2[1] * u_kp + c2[2] * u_km)
+    else:
+        kout = ((c0[0] + c0[3]) + (c1[0] + c1[3])) + (c2[0] + c2[3])
+        inflow = (((c0[1] * u_ip + c0[2] * u_im) + (c1[1] * u_jp + c1[2] * u_jm))
+                  + (c2[1] * u_kp + c2[2] * u_km))
     return _update(ui, u0i, kout, inflow, alpha, beta, dt, rhs_only, use_u0), kout
 
 
@@ -252,8 +260,11 @@ def _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1):
 def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic, alpha, beta,
              dt, rhs_only, use_u0):
     """Rows ``start..stop`` (row ``r``: ``(i, j) = divmod(r, n1)``) of
-    Scharfetter–Gummel updates; returns the largest bit pattern of the positivity
-    rates (field path; a separable stage takes its rate from the 1-D arrays, 0 here).
+    Scharfetter–Gummel updates; returns their reductions ``(largest bit pattern of
+    the positivity rates, sum, smallest bit pattern, smallest negative value)`` (the
+    rate on the field path only: a separable stage takes it from the 1-D arrays; the
+    minimum as a bit pattern, or as the exact value when a row holds a negative
+    value, else ``inf``), each row summed in its own loop order by :func:`_tally`.
     Per row: the interior in a branch-free loop that vectorises (the per-cell
     arithmetic is a scalar-only function inlined into it; numba's inlining of
     array-taking functions would put reference counting inside the loop and stop
@@ -263,9 +274,14 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
     The outflow coefficients of a row go into ``rates`` on the field path."""
     n0, n1, n2 = u.shape
     largest = np.int64(0)
+    block_total = 0.0
+    block_bits = np.iinfo(np.int64).max
+    block_negative = np.inf
     for row in range(start, stop):
         i = row // n1
         j = row - i * n1
+        total = 0.0
+        smallest = np.iinfo(np.int64).max
         im, ip = _neighbours(i, n0, periodic[0])
         jm, jp = _neighbours(j, n1, periodic[1])
         none = (0.0, 0.0, 0.0, 0.0)
@@ -281,26 +297,33 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
         an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
         has0 = n0 > 1
         has1 = n1 > 1
+        planar = not has1
         if separable and n1 == 1:
             for k in range(1, n2 - 1):
-                out[i, j, k] = _sg_value(
+                value = _sg_value(
                     u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], 0.0, 0.0,
                     u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
-                    alpha, beta, dt, rhs_only, use_u0)[0]
+                    alpha, beta, dt, rhs_only, use_u0, True)[0]
+                out[i, j, k] = value
+                total, smallest = _tally(total, smallest, value)
         elif separable:
             for k in range(1, n2 - 1):
-                out[i, j, k] = _sg_value(
+                value = _sg_value(
                     u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
                     u[i, j, k + 1], u[i, j, k - 1], row0, row1, (a2[k + 1], b2[k + 1], a2[k], b2[k]),
-                    alpha, beta, dt, rhs_only, use_u0)[0]
+                    alpha, beta, dt, rhs_only, use_u0, False)[0]
+                out[i, j, k] = value
+                total, smallest = _tally(total, smallest, value)
         else:
             for k in range(1, n2 - 1):
                 c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
                 value, kout = _sg_value(
                     u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k], u[i, jm, k],
-                    u[i, j, k + 1], u[i, j, k - 1], c0, c1, c2, alpha, beta, dt, rhs_only, use_u0)
+                    u[i, j, k + 1], u[i, j, k - 1], c0, c1, c2, alpha, beta, dt, rhs_only, use_u0,
+                    planar)
                 out[i, j, k] = value
                 rates[k] = kout
+                total, smallest = _tally(total, smallest, value)
         # The end cells, with wrapped or clamped neighbours along position 2.
         for end in range(2 if n2 > 1 else 1):
             k = 0 if end == 0 else n2 - 1
@@ -311,24 +334,35 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
                 c0, c1, c2 = _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1)
             value, kout = _sg_value(u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], u[i, jp, k],
                                     u[i, jm, k], u[i, j, kp], u[i, j, km], c0, c1, c2, alpha, beta,
-                                    dt, rhs_only, use_u0)
+                                    dt, rhs_only, use_u0, planar)
             out[i, j, k] = value
             rates[k] = kout
+            total, smallest = _tally(total, smallest, value)
         if not separable:
             largest = max(largest, _row_max_bits(rates))
-    return largest
+        block_total += total
+        if smallest < 0:
+            block_negative = min(block_negative, _row_negative_min(out, i, j))
+        else:
+            block_bits = min(block_bits, smallest)
+    return largest, block_total, block_bits, block_negative
 
 
 @njit(cache=True, error_model="numpy")
 def _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, dh, periodic, alpha,
                 beta, dt, rhs_only, use_u0):
     """Rows ``start..stop`` of MUSCL updates (positivity rates of a row into
-    ``rates``); returns the largest bit pattern of the rates."""
+    ``rates``); returns the reductions of :func:`_sg_rows`."""
     sizes = u.shape
     largest = np.int64(0)
+    block_total = 0.0
+    block_bits = np.iinfo(np.int64).max
+    block_negative = np.inf
     for row in range(start, stop):
         i = row // sizes[1]
         j = row - i * sizes[1]
+        total = 0.0
+        smallest = np.iinfo(np.int64).max
         for k in range(sizes[2]):
             ui = u[i, j, k]
             c = 0.0
@@ -344,27 +378,49 @@ def _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, dh, p
                     c += c_
                     kout += k_
                     inflow += in_
-            out[i, j, k] = _update(ui, u0[i, j, k], kout, inflow, alpha, beta, dt, rhs_only,
-                                   use_u0)
+            value = _update(ui, u0[i, j, k], kout, inflow, alpha, beta, dt, rhs_only, use_u0)
+            out[i, j, k] = value
             rates[k] = c
+            total, smallest = _tally(total, smallest, value)
         largest = max(largest, _row_max_bits(rates))
-    return largest
+        block_total += total
+        if smallest < 0:
+            block_negative = min(block_negative, _row_negative_min(out, i, j))
+        else:
+            block_bits = min(block_bits, smallest)
+    return largest, block_total, block_bits, block_negative
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The IEEE bit pattern of a float64 as an int64 (a register move, no memory)."""
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
 
 
 @njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
-def _row_sum_and_min_bits(values, bits, i, j):
-    """``(sum, min bits)`` of row ``(i, j, :)`` of ``values`` (``bits`` is the same
-    memory read as int64).  The sum may be reassociated (vectorised; the order is
-    fixed by the compiled code, never by the thread count) and stays NaN/inf when any
-    value is.  The minimum is taken over the IEEE bit patterns, which order
-    nonnegative doubles exactly as their values and vectorise; a negative result
-    flags a row holding a negative value (or -0.0)."""
-    total = 0.0
-    smallest = np.iinfo(np.int64).max
-    for k in range(values.shape[2]):
-        total += values[i, j, k]
-        smallest = min(smallest, bits[i, j, k])
-    return total, smallest
+def _tally(total, smallest, value):
+    """A row's running ``(sum, minimum bit pattern)`` with one more ``value``.  Inlined
+    into the row loops, its addition alone carries ``reassoc``, so LLVM vectorises the
+    sum (the order is fixed by the compiled code, never by the thread count; a NaN or
+    inf value keeps it non-finite).  The minimum is taken over the IEEE bit patterns,
+    which order nonnegative doubles exactly as their values and vectorise; a negative
+    result flags a row holding a negative value (or -0.0)."""
+    return total + value, min(smallest, _bits(value))
+
+
+@njit(cache=True, error_model="numpy")
+def _row_negative_min(out, i, j):
+    """Exact minimum of row ``(i, j, :)`` (for a row flagged by :func:`_tally`)."""
+    smallest = np.inf
+    for k in range(out.shape[2]):
+        smallest = min(smallest, out[i, j, k])
+    return smallest
 
 
 @njit(cache=True, error_model="numpy")
@@ -400,47 +456,40 @@ def _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u
           partial, partial_bits):
     """Reduction blocks ``first..last`` (block ``b``: rows ``b*size`` to
     ``(b+1)*size`` of (i, j) pairs): values into ``out`` by one row-kernel call per
-    block, then each block's four reductions into ``partial[b]`` (``partial_bits``:
-    the same memory as int64, for the bit-pattern extrema), row by row while the
-    block is in cache.  A separable Scharfetter–Gummel stage leaves the rate to
-    :func:`separable_rate`.  A call covers many blocks so that its fixed cost
-    (numba's reference counting of the ~20 arrays it receives, atomic and shared by
-    the threads) is paid once per thread, not once per block; the reductions stay
-    per block, so their bits do not depend on how blocks are grouped into calls.
-    A plain stage (``out = beta (u + dt L u)``: Euler and every first SSP stage)
-    calls the row kernel with literal flags, so LLVM folds them out of its loops."""
+    block, which also returns the block's rate, minimum and sum (reduced as the
+    values are computed); these and the embedded error sum (a second pass over the
+    block, in cache, adaptive steps only) go into ``partial[b]`` (``partial_bits``:
+    the same memory as int64, for the bit-pattern extrema).  A separable
+    Scharfetter–Gummel stage leaves the rate to :func:`separable_rate`.  A call
+    covers many blocks so that its fixed cost (numba's reference counting of the ~20
+    arrays it receives, atomic and shared by the threads) is paid once per thread,
+    not once per block; the reductions stay per block, so their bits do not depend
+    on how blocks are grouped into calls.
+    A plain stage (``out = u + dt L u``: Euler and every first SSP stage) calls the
+    row kernel with literal flags and ``beta = 1``, so LLVM folds them out of its
+    loops."""
     n0, n1, n2 = u.shape
     rows = n0 * n1
-    out_bits = out.view(np.int64)
-    plain = not rhs_only and not use_u0
+    plain = not rhs_only and not use_u0 and beta == 1.0
     for block in range(first, last):
         start = block * size
         stop = min(rows, start + size)
         if scheme == SCHEME_SG and plain:
-            largest = _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
-                               periodic, 0.0, beta, dt, False, False)
+            reductions = _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
+                                  periodic, 0.0, 1.0, dt, False, False)
         elif scheme == SCHEME_SG:
-            largest = _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
-                               periodic, alpha, beta, dt, rhs_only, use_u0)
+            reductions = _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
+                                  periodic, alpha, beta, dt, rhs_only, use_u0)
         else:
-            largest = _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn,
-                                  dh, periodic, alpha, beta, dt, rhs_only, use_u0)
-        smallest_bits = np.iinfo(np.int64).max
-        smallest_negative = np.inf
-        total = 0.0
+            reductions = _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an,
+                                     bn, dh, periodic, alpha, beta, dt, rhs_only, use_u0)
+        largest, total, smallest_bits, smallest_negative = reductions
         errors = 0.0
-        for row in range(start, stop):
-            i = row // n1
-            j = row - i * n1
-            row_total, row_bits = _row_sum_and_min_bits(out, out_bits, i, j)
-            total += row_total
-            if row_bits < 0:
-                for k in range(n2):
-                    smallest_negative = min(smallest_negative, out[i, j, k])
-            else:
-                smallest_bits = min(smallest_bits, row_bits)
-            if want_error:
-                errors += _row_error_sum(out, u, u0, i, j, error_in, error_0, atol, rtol)
+        if want_error:
+            for row in range(start, stop):
+                i = row // n1
+                errors += _row_error_sum(out, u, u0, i, row - i * n1, error_in, error_0, atol,
+                                         rtol)
         # A NaN coefficient cannot hide in the rate: it enters the inflow of the
         # neighbouring cell, so the (checked) sum is NaN too.
         partial_bits[block, 0] = largest
