@@ -9,7 +9,7 @@ Rungs (every one gives pdediff's bits, which the run checks, except the naive ke
 3. ``blocks``: the same cell arithmetic over pdediff's work split (64 fixed reduction
    blocks of rows, grouped into one chunk per thread);
 4. ``blocks_reductions``: + the sum and minimum (over IEEE bit patterns) of the new
-   values, tallied in the cell loop as pdediff does (``_kernels._tally``);
+   values, tallied in the cell loop as pdediff does (``_reductions._tally``);
 5. ``blocks_reductions_stage``: + the general SSP stage with run-time ``alpha``,
    ``beta``, ``u0`` and ``rhs_only`` (``out = alpha u0 + beta (u + dt L u)``);
 6. ``pdediff_block``: pdediff's own ``_kernels._block`` (separable rows, end cells,
@@ -43,12 +43,8 @@ from environment import describe  # noqa: E402
 from forward import _lean_value  # noqa: E402
 
 from pdediff.fokker_planck import _multistep  # noqa: E402
-from pdediff.fokker_planck._kernels import (  # noqa: E402
-    _block,
-    _tally,
-    stage_blocks,
-    thread_chunk,
-)
+from pdediff.fokker_planck._kernels import _block  # noqa: E402
+from pdediff.fokker_planck._reductions import _tally, stage_blocks, thread_chunk  # noqa: E402
 from pdediff.fokker_planck.operator import FluxOperator  # noqa: E402
 
 

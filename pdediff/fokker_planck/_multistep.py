@@ -1,5 +1,5 @@
 """Compiled multi-step loop of fixed-step explicit solves with a linear drift (pure
-numba; imports only from :mod:`._kernels`).
+numba; imports only from :mod:`._kernels` and :mod:`._reductions`).
 
 A fixed-step Euler/SSPRK2/SSPRK3 solve of ``d_tau u = L(tau) u`` with the separable
 velocity ``v = a(tau) x`` and scalar diffusion ``D(tau)`` needs, per stage, only two
@@ -26,13 +26,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import (
-    _block,
-    linear_face_coefficients,
-    stage_blocks,
-    stage_result,
-    thread_chunk,
-)
+from ._kernels import SCHEME_SG, _block, linear_face_coefficients
+from ._reductions import stage_blocks, stage_result, thread_chunk
 
 EULER = 0
 SSPRK2 = 1
@@ -94,6 +89,7 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
     # second copies of _block and its row kernels (twice the compilation time).
     separable = dts.size >= 0
     rhs_only = not separable
+    sg_separable = scheme == SCHEME_SG and separable
     n_rhs = 0
     min_density = state[MIN_DENSITY]
     max_mass_error = state[MAX_MASS_ERROR]
@@ -139,7 +135,7 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
                 _block(source, u, target, rates[chunk], first, last, size, alpha, beta, dt,
                        rhs_only, separable, a1, b1, an, bn, dh, periodic, scheme, 0.0, 0.0, 1.0,
                        0.0, rhs_only, partial, partial_bits)
-            rate, smallest, total, _ = stage_result(partial, blocks, scheme, separable, a1, b1,
+            rate, smallest, total, _ = stage_result(partial, blocks, sg_separable, a1, b1,
                                                     u.shape)
             state[LAST_RATE] = rate
             if not (math.isfinite(total) and math.isfinite(rate)):

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from ..grid import Grid
 from . import _kernels as kernels
-from . import _multistep
+from . import _multistep, _reductions
 
 SCHEMES = {"scharfetter_gummel": kernels.SCHEME_SG, "muscl": kernels.SCHEME_MUSCL}
 
@@ -76,9 +76,9 @@ class FluxOperator:
             self.face_shapes.append(tuple(shape))
         self.du = np.zeros(self.shape3)
         self._dh3 = np.zeros(3)
-        self._partial = np.zeros((kernels._BLOCKS, 4))
+        self._partial = np.zeros((_reductions._BLOCKS, 4))
         self._partial_bits = self._partial.view(np.int64)
-        self._rates = np.zeros((kernels._BLOCKS, self.shape3[2]))
+        self._rates = np.zeros((_reductions._BLOCKS, self.shape3[2]))
         # Separable (linear-drift) storage: per 3-D position the face coordinates
         # x_d and the coefficients, all of length n_d + 1.
         self._edges1 = [np.zeros(1) for _ in range(3)]
@@ -255,7 +255,7 @@ class FluxOperator:
 
     def error_norm(self, u_old, u_new, u_embedded, atol: float, rtol: float) -> float:
         """The RMS error norm of ``u_new - u_embedded`` (deterministic reduction)."""
-        return float(kernels.error_norm(
+        return float(_reductions.error_norm(
             u_old.ravel(), u_new.ravel(), u_embedded.ravel(), float(atol), float(rtol),
             self._partial,
         ))
