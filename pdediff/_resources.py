@@ -19,9 +19,10 @@ __all__ = ["available_memory", "require_memory", "array_bytes", "aligned_empty"]
 
 # Leave room for the interpreter, numba's caches and the caller's own arrays.
 _USABLE_FRACTION = 0.8
-# Reading /proc costs ~0.2 ms, more than building a small Grid; requests below this
-# size are not checked (they cannot be what exhausts the memory).
-SMALL_REQUEST = 16 * 2**20
+# Reading /proc costs ~0.2 ms, more than building a small Grid and 1% of a 512^2
+# fixed-step solve; requests below this size are not checked (they cannot be what
+# exhausts the memory).
+SMALL_REQUEST = 32 * 2**20
 
 
 def _cgroup_limit() -> float:
@@ -104,7 +105,7 @@ def require_memory(nbytes: float, what: str, shape: Sequence[int] | None = None)
     ``what`` names the request (``"solve_forward work arrays"``), ``shape`` the grid
     or array shape behind it; both go into the message, with the bytes needed and
     the bytes available.  Allocates nothing.  Requests below :data:`SMALL_REQUEST`
-    bytes (16 MiB) are accepted without reading the available memory.
+    bytes (32 MiB) are accepted without reading the available memory.
     """
     if nbytes < SMALL_REQUEST:
         return
