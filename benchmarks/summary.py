@@ -65,6 +65,17 @@ def rows() -> list[tuple[str, str, str, str]]:
         cells = "x".join(str(n) for n in c["cells"])
         out.append((f"forward.py ({_load_text(forward['environment'])})",
                     f"OU Fokker–Planck, {cells}, {c['steps']} fixed steps", measured, targets))
+    breakdown = _load("forward_breakdown")
+    if breakdown:
+        ratio = breakdown["naive_over_rung"]
+        steps = ", ".join(f"{name} {us:.0f} µs ({ratio[name]:.2f}x)"
+                          for name, us in breakdown["us_per_step"].items())
+        out.append((f"forward_breakdown.py ({_load_text(breakdown['environment'])})",
+                    "the 512² Euler step, from the lean kernel to solve_forward, one feature "
+                    "per rung (speed relative to the naive kernel)", steps,
+                    "every rung gives pdediff's bits: " + ("yes" if all(
+                        v for k, v in breakdown["same_bits_as_pdediff"].items() if k != "naive")
+                        else "**no**")))
     reverse = _load("reverse")
     if reverse.get("this"):
         this = reverse["this"]["steps_per_s"]
@@ -121,7 +132,7 @@ def rst_table() -> str:
 def readme_block() -> str:
     lines = [START, "", "| benchmark | problem | measured | targets |", "|---|---|---|---|"]
     for bench, problem, measured, targets in rows():
-        if "families" in bench:
+        if "families" in bench or "breakdown" in bench:
             continue
         lines.append(f"| `{bench}` | {problem} | {measured} | {targets or '–'} |")
     lines += ["", "Written by `benchmarks/summary.py` from `benchmarks/results/*.json`; details "

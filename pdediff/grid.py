@@ -260,17 +260,20 @@ class Grid:
             raise ValueError(f"{name}: contains NaN or inf")
         return p.astype(np.float64, copy=False)
 
-    def check_density(self, p: np.ndarray, name: str = "p") -> np.ndarray:
+    def check_density(self, p: np.ndarray, name: str = "p", copy: bool = True) -> np.ndarray:
         """Validate ``p`` as a nonnegative finite field on this grid; returns a
         C-contiguous float64 copy aligned for the vectorised kernels
-        (:func:`pdediff._resources.aligned_empty`)."""
+        (:func:`pdediff._resources.aligned_empty`, ``-0.0`` turned into ``+0.0``), or
+        with ``copy=False`` the validated float64 array itself (possibly ``p``: read
+        it, do not modify it)."""
         p = np.asarray(p)
         if p.dtype.kind in "fiu" and p.shape == self.shape:
             # Two passes instead of four: a finite sum and minimum prove every value
             # finite (a NaN propagates into both; +inf makes the sum non-finite unless
             # it overflows, which the full check below then sorts out).
-            total = float(np.sum(p))
-            smallest = float(np.min(p))
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = float(np.sum(p))
+                smallest = float(np.min(p))
             if not (math.isfinite(total) and math.isfinite(smallest)):
                 p = self.check_field(p, name)
         else:
@@ -280,6 +283,8 @@ class Grid:
             raise ValueError(f"{name}: must be nonnegative, min is {smallest:.3g}")
         if not total * self.cell_volume > 0:
             raise ValueError(f"{name}: total mass must be positive")
+        if not copy:
+            return p.astype(np.float64, copy=False)
         out = aligned_empty(p.shape)
         # + 0.0 turns -0.0 into +0.0 (and changes nothing else): the kernels' sign
         # checks then see no negative zero that the input did not mean.

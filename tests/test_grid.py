@@ -87,6 +87,26 @@ def test_check_density_rejects_bad_fields():
         grid.check_density(np.ones(5), "p0")
     with pytest.raises(ValueError, match="p0"):
         grid.check_density(np.zeros(4), "p0")
+    with pytest.raises(ValueError, match="p0: contains NaN or inf"):
+        grid.check_density(np.array([1.0, np.inf, 1.0, 1.0]), "p0")
+    with pytest.raises(ValueError, match="p0: contains NaN or inf"):
+        grid.check_density(np.array([1.0, -np.inf, np.inf, 1.0]), "p0")
+    with pytest.raises(TypeError, match="p0"):
+        grid.check_density(np.ones(4, dtype=bool), "p0")
+
+
+def test_check_density_copies_unless_told_and_clears_negative_zeros():
+    grid = Grid([(0, 1)], 4)
+    p = np.array([1.0, -0.0, 2.0, 0.5])
+    out = grid.check_density(p)
+    assert not np.shares_memory(out, p) and np.array_equal(out, p)
+    assert not np.signbit(out).any() and np.signbit(p[1])
+    assert grid.check_density(p, copy=False) is p
+    as_float = grid.check_density(np.array([1, 0, 2, 3]), copy=False)
+    assert as_float.dtype == np.float64
+    # Finite values whose sum overflows are valid (as before the two-pass check).
+    huge = np.full(4, 1e308)
+    assert np.array_equal(grid.check_density(huge), huge)
 
 
 @pytest.mark.parametrize(

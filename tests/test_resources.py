@@ -1,10 +1,18 @@
 import math
 import time
 
+import numpy as np
 import pytest
 
 from pdediff import _resources
-from pdediff._resources import array_bytes, available_memory, require_memory
+from pdediff._resources import (
+    ALIGNMENT,
+    aligned_empty,
+    aligned_fields,
+    array_bytes,
+    available_memory,
+    require_memory,
+)
 
 
 def test_available_memory_is_positive():
@@ -40,3 +48,18 @@ def test_small_requests_are_not_checked(monkeypatch):
 def test_unknown_memory_never_refuses(monkeypatch):
     monkeypatch.setattr(_resources, "available_memory", lambda: math.inf)
     require_memory(1e30, "anything")
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5), (512, 1, 512), (4, 3, 9)])
+def test_aligned_arrays_are_aligned_separate_and_shaped(shape):
+    single = aligned_empty(shape)
+    assert single.shape == shape and single.flags.c_contiguous
+    assert single.ctypes.data % ALIGNMENT == 0
+    fields = aligned_fields(4, shape)
+    for k, field in enumerate(fields):
+        assert field.shape == shape and field.flags.c_contiguous and field.dtype == float
+        assert field.ctypes.data % ALIGNMENT == 0
+        field[...] = k
+    # No two fields share memory: each still holds its own value.
+    for k, field in enumerate(fields):
+        assert np.all(field == k)

@@ -79,7 +79,7 @@ def solve_forward(
     times = check_times(t_eval, increasing=True, process=process)
     implicit = method in ("auto", "backward_euler", "implicit")
     require_solve_memory(grid, times.size, "solve_forward work arrays", implicit=implicit)
-    u0 = grid.check_density(p0, "p0")
+    u0 = grid.check_density(p0, "p0", copy=False)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme: expected one of {sorted(SCHEMES)}, got {scheme!r}")
     check_stepping(rtol, atol, dt, first_step, max_steps, stiffness_ratio)

@@ -143,7 +143,7 @@ def solve_reverse(
     if not callable(score):
         raise TypeError(f"score: expected a callable score(x, t), got {type(score).__name__}")
     eps = _validate.eps(eps, "eps")
-    u0 = grid.check_density(q_T, "q_T")
+    u0 = grid.check_density(q_T, "q_T", copy=False)
     if scheme == "auto":
         scheme = "muscl" if eps == 0 else "scharfetter_gummel"
     if scheme not in SCHEMES:

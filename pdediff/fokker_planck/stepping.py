@@ -54,7 +54,7 @@ import scipy.sparse.linalg as spla
 from tqdm.auto import tqdm
 
 from .. import _validate
-from .._resources import aligned_empty
+from .._resources import aligned_fields
 from . import _multistep
 from ._kernels import SCHEME_SG
 from .operator import FluxOperator
@@ -209,21 +209,20 @@ _NO_BAR = _NoBar()
 
 class Integrator:
     """Adaptive explicit/implicit stepping of one problem; work arrays are
-    allocated once here and reused by every step.  ``u0`` is taken over, not copied
-    (the solvers pass the copy made by :meth:`Grid.check_density`): it holds the
-    solution as the steps go."""
+    allocated once here (one buffer, :func:`pdediff._resources.aligned_fields`) and
+    reused by every step.  ``u0`` (a validated density) is copied into the first of
+    them, with ``-0.0`` turned into ``+0.0``; it is not modified."""
 
     def __init__(self, problem: Problem, u0: np.ndarray, options: StepperOptions) -> None:
         self.problem = problem
         self.op = problem.operator
         self.options = options
         shape3 = self.op.shape3
-        self.u = np.ascontiguousarray(u0, dtype=np.float64).reshape(shape3)
-        self.stage1 = aligned_empty(shape3)
-        self.stage2 = aligned_empty(shape3)
-        self.embedded = aligned_empty(shape3)
-        self.trial = aligned_empty(shape3)
-        self.half = aligned_empty(shape3)
+        (self.u, self.stage1, self.stage2, self.embedded, self.trial,
+         self.half) = aligned_fields(6, shape3)
+        # + 0.0 turns -0.0 into +0.0 (and changes nothing else): the kernels' sign
+        # checks then see no negative zero that the input did not mean.
+        np.add(np.reshape(u0, shape3), 0.0, out=self.u)
         self.stats = Statistics()
         self.mass0 = float(self.u.sum())
         scale = float(np.max(self.u))
@@ -426,8 +425,8 @@ def integrate(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Integrate from ``tau_eval[0]`` to ``tau_eval[-1]`` (increasing); returns the
     snapshots ``(len(tau_eval), *grid.shape)`` and the statistics dictionary.
-    ``u0`` (float64) becomes the integrator's working array and is overwritten: pass
-    a copy."""
+    ``u0`` (a validated float64 density, :meth:`Grid.check_density`) is copied, not
+    modified."""
     options = options.validated()
     start = time.perf_counter()
     integrator = Integrator(problem, u0, options)
