@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["available_memory", "require_memory", "array_bytes", "aligned_empty", "aligned_fields"]
+__all__ = ["available_memory", "require_memory", "array_bytes", "aligned_empty"]
 
 # Leave room for the interpreter, numba's caches and the caller's own arrays.
 _USABLE_FRACTION = 0.8
@@ -88,27 +88,6 @@ def aligned_empty(shape: Sequence[int], alignment: int = ALIGNMENT) -> np.ndarra
     buffer = np.empty(size + pad)
     start = (-buffer.ctypes.data % alignment) // 8
     return buffer[start:start + size].reshape(tuple(int(n) for n in shape))
-
-
-def aligned_fields(count: int, shape: Sequence[int], alignment: int = ALIGNMENT) -> list[np.ndarray]:
-    """``count`` uninitialised C-contiguous float64 arrays of ``shape``, each starting
-    on an ``alignment``-byte boundary, carved from one buffer.
-
-    Why one buffer: numpy asks the kernel for transparent huge pages on allocations of
-    4 MiB and more, so a solver's work fields fault in 2 MiB at a time instead of
-    4 KiB at a time (a fresh 2 MiB array costs ~0.6 ms of page faults on a virtual
-    machine, a twentieth of a 200-step 512^2 solve), and one allocation replaces
-    ``count``."""
-    size = 1
-    for n in shape:
-        size *= int(n)
-    pad = alignment // 8
-    stride = -(-size // pad) * pad
-    buffer = np.empty(count * stride + pad)
-    start = (-buffer.ctypes.data % alignment) // 8
-    shape = tuple(int(n) for n in shape)
-    return [buffer[start + k * stride:start + k * stride + size].reshape(shape)
-            for k in range(count)]
 
 
 def array_bytes(shape: Sequence[int], count: float = 1.0, itemsize: int = 8) -> float:

@@ -54,7 +54,7 @@ import scipy.sparse.linalg as spla
 from tqdm.auto import tqdm
 
 from .. import _validate
-from .._resources import aligned_fields
+from .._resources import aligned_empty
 from . import _multistep
 from ._kernels import SCHEME_SG
 from .operator import FluxOperator
@@ -209,9 +209,10 @@ _NO_BAR = _NoBar()
 
 class Integrator:
     """Adaptive explicit/implicit stepping of one problem; work arrays are
-    allocated once here (one buffer, :func:`pdediff._resources.aligned_fields`) and
-    reused by every step.  ``u0`` (a validated density) is copied into the first of
-    them, with ``-0.0`` turned into ``+0.0``; it is not modified."""
+    allocated once here (each aligned for the vectorised kernels,
+    :func:`pdediff._resources.aligned_empty`) and reused by every step.  ``u0`` (a
+    validated density) is copied into the first of them, with ``-0.0`` turned into
+    ``+0.0``; it is not modified."""
 
     def __init__(self, problem: Problem, u0: np.ndarray, options: StepperOptions) -> None:
         self.problem = problem
@@ -219,7 +220,7 @@ class Integrator:
         self.options = options
         shape3 = self.op.shape3
         (self.u, self.stage1, self.stage2, self.embedded, self.trial,
-         self.half) = aligned_fields(6, shape3)
+         self.half) = (aligned_empty(shape3) for _ in range(6))
         # + 0.0 turns -0.0 into +0.0 (and changes nothing else): the kernels' sign
         # checks then see no negative zero that the input did not mean.
         np.add(np.reshape(u0, shape3), 0.0, out=self.u)
