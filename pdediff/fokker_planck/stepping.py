@@ -42,6 +42,7 @@ cells of ``e_i / (atol + rtol max(|u_i|, |u_i^new|))``; a step is accepted when 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -207,10 +208,38 @@ class _NoBar:
 _NO_BAR = _NoBar()
 
 
+class _Workspace:
+    """The work fields of the last finished solve, lent to the next solve of the same
+    shape.  Why: fresh field-sized arrays are paged in 4 KiB at a time on their first
+    write (about 1.5 µs a page on a virtual machine: 1-1.5 ms of a 200-step 512^2
+    solve), and sweeps solve on one grid again and again.  Holds one set of fields at
+    most; a solve takes the set (so concurrent solves never share one) and gives it
+    back when it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spare: tuple[tuple[int, ...], list[np.ndarray]] | None = None
+
+    def take(self, shape3: tuple[int, ...], count: int) -> list[np.ndarray]:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare[0] == shape3 and len(spare[1]) == count:
+            return spare[1]
+        return [aligned_empty(shape3) for _ in range(count)]
+
+    def give(self, shape3: tuple[int, ...], fields: list[np.ndarray]) -> None:
+        with self._lock:
+            self._spare = (shape3, fields)
+
+
+_WORKSPACE = _Workspace()
+
+
 class Integrator:
     """Adaptive explicit/implicit stepping of one problem; work arrays are
     allocated once here (each aligned for the vectorised kernels,
-    :func:`pdediff._resources.aligned_empty`) and reused by every step.  ``u0`` (a
+    :func:`pdediff._resources.aligned_empty`, or lent by the previous solve of the
+    same shape: :meth:`release`) and reused by every step.  ``u0`` (a
     validated density) is copied into the first of them, with ``-0.0`` turned into
     ``+0.0``; it is not modified."""
 
@@ -219,8 +248,8 @@ class Integrator:
         self.op = problem.operator
         self.options = options
         shape3 = self.op.shape3
-        (self.u, self.stage1, self.stage2, self.embedded, self.trial,
-         self.half) = (aligned_empty(shape3) for _ in range(6))
+        self._fields = _WORKSPACE.take(shape3, 6)
+        self.u, self.stage1, self.stage2, self.embedded, self.trial, self.half = self._fields
         # + 0.0 turns -0.0 into +0.0 (and changes nothing else): the kernels' sign
         # checks then see no negative zero that the input did not mean.
         np.add(np.reshape(u0, shape3), 0.0, out=self.u)
@@ -414,6 +443,14 @@ class Integrator:
         self._backward_euler(self.half, tau + 0.5 * dt, 0.5 * dt, self.trial, step)
         return self.op.error_norm(self.u, self.trial, self.embedded, self.atol, self.options.rtol)
 
+    def release(self) -> None:
+        """Give the work fields back for the next solve; the integrator is then
+        unusable (its fields belong to whoever takes them next)."""
+        fields, self._fields = self._fields, None
+        self.u = self.stage1 = self.stage2 = self.embedded = self.trial = self.half = None
+        if fields is not None:
+            _WORKSPACE.give(self.op.shape3, fields)
+
     def cfl_limit(self, tau: float) -> float:
         self.problem.set_coefficients(tau, self.op.scheme_id)
         self.stats.n_rhs += 1
@@ -549,6 +586,7 @@ def integrate(
             out[index] = integrator.u.reshape(grid_shape)
     finally:
         bar.close()
+        integrator.release()
     info = stats.as_dict()
     info["wall_time"] = time.perf_counter() - start
     info["rtol"] = options.rtol
