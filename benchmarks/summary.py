@@ -56,7 +56,9 @@ def rows() -> list[tuple[str, str, str, str]]:
         if "euler_over_pypde" in c:
             measured += f", {c['euler_over_pypde']:.2g}x py-pde ({_m(rates['py-pde'])})"
         if "lean_sg_numba" in rates:
-            measured += (f"; the same scheme as a lean kernel (no checks, same bits) "
+            bits = ("same bits" if c.get("lean_sg_bits_equal_pdediff_euler") else
+                    f"within {c.get('max_abs_difference_lean_sg_vs_euler', float('nan')):.1g}")
+            measured += (f"; the same scheme as a lean kernel (no checks, {bits}) "
                          f"{_m(rates['lean_sg_numba'])}, copy floor {_m(rates['field_copy'])}")
         measured += (f"; SSPRK3 stage / Euler step {c['ssprk3_stage_time_over_euler_step']:.2f}")
         targets = ""
