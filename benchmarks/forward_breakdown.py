@@ -59,6 +59,17 @@ def _stage_value(value, u0i, alpha, beta, rhs_only, use_u0, inflow_minus_out):
 
 
 @njit(cache=True, error_model="numpy")
+def _rung_value(ui, u_ip, u_im, u_kp, u_km, u0i, b0i, a0i, kout_01, b2_right, a2_left, kout_2,
+                dt, general, alpha, beta, rhs_only, use_u0):
+    """One cell of rungs 3-5 (scalars only: inlined into the vectorised loop)."""
+    value = _lean_value(ui, b0i * u_ip + a0i * u_im, kout_01, b2_right, u_kp, a2_left, u_km,
+                        kout_2, dt)
+    if general:
+        value = _stage_value(value, u0i, alpha, beta, rhs_only, use_u0, value - ui)
+    return value
+
+
+@njit(cache=True, error_model="numpy")
 def _planar_rows(u, u0, v, first, last, size, a0, b0, a2, b2, dt, reduce, general, alpha,
                  beta, rhs_only, partial):
     """Blocks ``first..last`` of a planar ``(n0, 1, n2)`` field: rungs 3-5."""
@@ -76,23 +87,19 @@ def _planar_rows(u, u0, v, first, last, size, a0, b0, a2, b2, dt, reduce, genera
             # The interior in a loop with affine indices (it vectorises), then the two
             # end cells with clamped neighbours, as in pdediff's row kernel.
             for k in range(1, n2 - 1):
-                value = _lean_value(u[i, 0, k], b0i * u[ip, 0, k] + a0i * u[im, 0, k], kout_01,
-                                    b2[k + 1], u[i, 0, k + 1], a2[k], u[i, 0, k - 1],
-                                    a2[k + 1] + b2[k], dt)
-                if general:
-                    value = _stage_value(value, u0[i, 0, k], alpha, beta, rhs_only, use_u0,
-                                         value - u[i, 0, k])
+                value = _rung_value(u[i, 0, k], u[ip, 0, k], u[im, 0, k], u[i, 0, k + 1],
+                                    u[i, 0, k - 1], u0[i, 0, k], b0i, a0i, kout_01, b2[k + 1],
+                                    a2[k], a2[k + 1] + b2[k], dt, general, alpha, beta,
+                                    rhs_only, use_u0)
                 v[i, 0, k] = value
                 if reduce:
                     total, smallest = _tally(total, smallest, value)
             for k in (0, n2 - 1):
                 km, kp = max(k - 1, 0), min(k + 1, n2 - 1)
-                value = _lean_value(u[i, 0, k], b0i * u[ip, 0, k] + a0i * u[im, 0, k], kout_01,
-                                    b2[k + 1], u[i, 0, kp], a2[k], u[i, 0, km],
-                                    a2[k + 1] + b2[k], dt)
-                if general:
-                    value = _stage_value(value, u0[i, 0, k], alpha, beta, rhs_only, use_u0,
-                                         value - u[i, 0, k])
+                value = _rung_value(u[i, 0, k], u[ip, 0, k], u[im, 0, k], u[i, 0, kp],
+                                    u[i, 0, km], u0[i, 0, k], b0i, a0i, kout_01, b2[k + 1],
+                                    a2[k], a2[k + 1] + b2[k], dt, general, alpha, beta,
+                                    rhs_only, use_u0)
                 v[i, 0, k] = value
                 if reduce:
                     total, smallest = _tally(total, smallest, value)

@@ -51,6 +51,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._reductions import (
+    _fold_row,
     _row_error_sum,
     _row_max_bits,
     _row_negative_min,
@@ -280,9 +281,7 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
     The outflow coefficients of a row go into ``rates`` on the field path."""
     n0, n1, n2 = u.shape
     largest = np.int64(0)
-    block_total = 0.0
-    block_bits = np.iinfo(np.int64).max
-    block_negative = np.inf
+    block = (0.0, np.iinfo(np.int64).max, np.inf)
     for row in range(start, stop):
         i = row // n1
         j = row - i * n1
@@ -371,12 +370,9 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
             total, smallest = _tally(total, smallest, value)
         if not separable:
             largest = max(largest, _row_max_bits(rates))
-        block_total += total
-        if smallest < 0:
-            block_negative = min(block_negative, _row_negative_min(out, i, j))
-        else:
-            block_bits = min(block_bits, smallest)
-    return largest, block_total, block_bits, block_negative
+        negative = _row_negative_min(out, i, j) if smallest < 0 else np.inf
+        block = _fold_row(block, total, smallest, negative)
+    return largest, block[0], block[1], block[2]
 
 
 @njit(cache=True, error_model="numpy")
@@ -386,9 +382,7 @@ def _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, dh, p
     ``rates``); returns the reductions of :func:`_sg_rows`."""
     sizes = u.shape
     largest = np.int64(0)
-    block_total = 0.0
-    block_bits = np.iinfo(np.int64).max
-    block_negative = np.inf
+    block = (0.0, np.iinfo(np.int64).max, np.inf)
     for row in range(start, stop):
         i = row // sizes[1]
         j = row - i * sizes[1]
@@ -414,12 +408,9 @@ def _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, dh, p
             rates[k] = c
             total, smallest = _tally(total, smallest, value)
         largest = max(largest, _row_max_bits(rates))
-        block_total += total
-        if smallest < 0:
-            block_negative = min(block_negative, _row_negative_min(out, i, j))
-        else:
-            block_bits = min(block_bits, smallest)
-    return largest, block_total, block_bits, block_negative
+        negative = _row_negative_min(out, i, j) if smallest < 0 else np.inf
+        block = _fold_row(block, total, smallest, negative)
+    return largest, block[0], block[1], block[2]
 
 
 @njit(cache=True, error_model="numpy")

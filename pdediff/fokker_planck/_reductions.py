@@ -55,6 +55,18 @@ def _row_negative_min(out, i, j):
 
 
 @njit(cache=True, error_model="numpy")
+def _fold_row(block, total, smallest, negative):
+    """A block's ``(sum, smallest bit pattern, smallest negative value)`` with a row
+    folded in: its :func:`_tally` ``(total, smallest)`` and, for a row flagged
+    negative, its exact minimum ``negative`` (``inf`` otherwise).  Scalars only, so
+    that LLVM inlines it (a call per row passing the field cost 5% of a 512^2 stage)."""
+    block_total, block_bits, block_negative = block
+    if smallest < 0:
+        return block_total + total, block_bits, min(block_negative, negative)
+    return block_total + total, min(block_bits, smallest), block_negative
+
+
+@njit(cache=True, error_model="numpy")
 def _row_max_bits(rates):
     """Largest bit pattern of a row of nonnegative rates (their maximum; a NaN rate has
     a larger pattern than +inf, so it is the one returned)."""
