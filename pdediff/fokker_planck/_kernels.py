@@ -280,6 +280,13 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
     row, passing every array (~1.2 kB of arguments), cost a fifth of a 512-cell row.
     The outflow coefficients of a row go into ``rates`` on the field path."""
     n0, n1, n2 = u.shape
+    none = (0.0, 0.0, 0.0, 0.0)
+    a2 = a1[2]
+    b2 = b1[2]
+    an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
+    has0 = n0 > 1
+    has1 = n1 > 1
+    planar = not has1
     largest = np.int64(0)
     block = (0.0, np.iinfo(np.int64).max, np.inf)
     for row in range(start, stop):
@@ -289,21 +296,16 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
         smallest = np.iinfo(np.int64).max
         im, ip = _neighbours(i, n0, periodic[0])
         jm, jp = _neighbours(j, n1, periodic[1])
-        none = (0.0, 0.0, 0.0, 0.0)
         row0 = none
         row1 = none
         if separable:
-            if n0 > 1:
+            if has0:
                 row0 = (a1[0][i + 1], b1[0][i + 1], a1[0][i], b1[0][i])
-            if n1 > 1:
+            if has1:
                 row1 = (a1[1][j + 1], b1[1][j + 1], a1[1][j], b1[1][j])
-        a2 = a1[2]
-        b2 = b1[2]
-        an0, bn0, an1, bn1, an2, bn2 = an[0], bn[0], an[1], bn[1], an[2], bn[2]
-        has0 = n0 > 1
-        has1 = n1 > 1
-        planar = not has1
-        if separable and n1 == 1:
+        # Separable rates: a planar and a 3-D loop, so that ``planar`` is a literal in
+        # each (a run-time flag inside the loop costs the vector loop).
+        if separable and planar:
             for k in range(1, n2 - 1):
                 value = _sg_value(
                     u[i, j, k], u0[i, j, k], u[ip, j, k], u[im, j, k], 0.0, 0.0,
