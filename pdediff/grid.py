@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _validate
+from . import _field_passes, _validate
 from ._resources import aligned_empty, array_bytes, require_memory
 
 BOUNDARY_KINDS = ("noflux", "periodic")
@@ -267,7 +267,16 @@ class Grid:
         with ``copy=False`` the validated float64 array itself (possibly ``p``: read
         it, do not modify it)."""
         p = np.asarray(p)
-        if p.dtype.kind in "fiu" and p.shape == self.shape:
+        if p.dtype == np.float64 and p.flags.c_contiguous and p.shape == self.shape:
+            # One pass (sum and the smallest bit pattern): a finite sum proves every
+            # value finite (NaN and inf propagate into it, unless it overflows, which
+            # the full check below sorts out); a nonnegative smallest pattern proves
+            # every value nonnegative and is the minimum's.
+            total, bits = _field_passes.sum_min_bits(p.reshape(-1))
+            if not math.isfinite(total):
+                p = self.check_field(p, name)
+            smallest = float(np.min(p)) if bits < 0 else float(np.int64(bits).view(np.float64))
+        elif p.dtype.kind in "fiu" and p.shape == self.shape:
             # Two passes instead of four: a finite sum and minimum prove every value
             # finite (a NaN propagates into both; +inf makes the sum non-finite unless
             # it overflows, which the full check below then sorts out).

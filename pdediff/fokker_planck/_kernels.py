@@ -289,9 +289,14 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
     planar = not has1
     largest = np.int64(0)
     block = (0.0, np.iinfo(np.int64).max, np.inf)
-    for row in range(start, stop):
-        i = row // n1
-        j = row - i * n1
+    # (i, j) of row ``start``, then advanced by one per row (no division per row).
+    i = start // n1
+    j = start - i * n1 - 1
+    for _ in range(start, stop):
+        j += 1
+        if j == n1:
+            i += 1
+            j = 0
         total = 0.0
         smallest = np.iinfo(np.int64).max
         im, ip = _neighbours(i, n0, periodic[0])

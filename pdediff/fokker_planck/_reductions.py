@@ -1,5 +1,5 @@
-"""Block split and deterministic reductions of the fused stage (pure numba, no pdediff
-imports).
+"""Block split and deterministic reductions of the fused stage (pure numba; imports
+only the bit-pattern tally of :mod:`pdediff._field_passes`).
 
 Reductions are deterministic: cells are split into a fixed number of row blocks
 (depending on the shape only, never on the number of threads); each block reduces in
@@ -7,6 +7,7 @@ a fixed order into its own slot and the slots are combined in a fixed order.  Ea
 row is tallied in its own loop (:func:`_tally`: a reassociated, vectorised sum whose
 order is fixed by the compiled code, and a minimum over IEEE bit patterns), rows in
 order into their block, blocks in order into the result (:func:`stage_result`).
+``_bits`` and ``_tally`` are re-exported here for the stage kernels.
 """
 
 from __future__ import annotations
@@ -14,35 +15,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
+
+from .._field_passes import _bits as _bits  # noqa: F401  (re-exported)
+from .._field_passes import _tally as _tally
 
 # Number of row blocks of the deterministic reductions (a shape-only constant).
 _BLOCKS = 64
-
-
-@intrinsic
-def _bits(typingctx, x):
-    """The IEEE bit pattern of a float64 as an int64 (a register move, no memory)."""
-    if not isinstance(x, types.Float):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(types.float64), codegen
-
-
-@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
-def _tally(total, smallest, value):
-    """A row's running ``(sum, minimum bit pattern)`` with one more ``value``.  Inlined
-    into the row loops, its addition alone carries ``reassoc``, so LLVM vectorises the
-    sum (the order is fixed by the compiled code, never by the thread count; a NaN or
-    inf value keeps it non-finite).  The minimum is taken over the IEEE bit patterns,
-    which order nonnegative doubles exactly as their values and vectorise; a negative
-    result flags a row holding a negative value (or -0.0)."""
-    return total + value, min(smallest, _bits(value))
 
 
 @njit(cache=True, error_model="numpy")

@@ -54,7 +54,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from tqdm.auto import tqdm
 
-from .. import _validate
+from .. import _field_passes, _validate
 from .._resources import aligned_empty
 from . import _multistep
 from ._kernels import SCHEME_SG
@@ -251,11 +251,12 @@ class Integrator:
         self._fields = _WORKSPACE.take(shape3, 6)
         self.u, self.stage1, self.stage2, self.embedded, self.trial, self.half = self._fields
         # + 0.0 turns -0.0 into +0.0 (and changes nothing else): the kernels' sign
-        # checks then see no negative zero that the input did not mean.
-        np.add(np.reshape(u0, shape3), 0.0, out=self.u)
+        # checks then see no negative zero that the input did not mean.  One pass
+        # also gives the mass, minimum and maximum.
+        mass0, self.min0, scale = _field_passes.copy_sum_min_max(
+            np.ascontiguousarray(u0, dtype=np.float64).reshape(-1), self.u.reshape(-1))
         self.stats = Statistics()
-        self.mass0 = float(self.u.sum())
-        scale = float(np.max(self.u))
+        self.mass0 = float(mass0)
         self.atol = options.atol if options.atol is not None else 1e-3 * options.rtol * scale
         self._lu_cache: OrderedDict[tuple, Any] = OrderedDict()
         # Built by the first implicit step (1 ms at 512^2, a third of the fixed cost of
@@ -472,7 +473,7 @@ def integrate(
     grid_shape = problem.operator.grid.shape
     out = np.empty((len(tau_eval), *grid_shape))
     out[0] = integrator.u.reshape(grid_shape)
-    stats.min_density = float(integrator.u.min())
+    stats.min_density = float(integrator.min0)
 
     method = options.method
     fixed = options.dt is not None
