@@ -9,7 +9,7 @@ Rungs (every one gives pdediff's bits, which the run checks, except the naive ke
 3. ``blocks``: the same cell arithmetic over pdediff's work split (64 fixed reduction
    blocks of rows, grouped into one chunk per thread);
 4. ``blocks_reductions``: + the sum and minimum (over IEEE bit patterns) of the new
-   values, tallied in the cell loop as pdediff does (``_reductions._tally``);
+   values, tallied in the cell loop as pdediff does (``_field_passes._tally``);
 5. ``blocks_reductions_stage``: + the general SSP stage with run-time ``alpha``,
    ``beta``, ``u0`` and ``rhs_only`` (``out = alpha u0 + beta (u + dt L u)``);
 6. ``pdediff_block``: pdediff's own ``_kernels._block`` (separable rows, end cells,
