@@ -42,9 +42,10 @@ import forward  # noqa: E402
 from environment import describe  # noqa: E402
 from forward import _lean_value  # noqa: E402
 
+from pdediff._field_passes import _tally  # noqa: E402
 from pdediff.fokker_planck import _multistep  # noqa: E402
 from pdediff.fokker_planck._kernels import _block  # noqa: E402
-from pdediff.fokker_planck._reductions import _tally, stage_blocks, thread_chunk  # noqa: E402
+from pdediff.fokker_planck._reductions import stage_blocks, thread_chunk  # noqa: E402
 from pdediff.fokker_planck.operator import FluxOperator  # noqa: E402
 
 

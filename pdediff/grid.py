@@ -267,7 +267,8 @@ class Grid:
         with ``copy=False`` the validated float64 array itself (possibly ``p``: read
         it, do not modify it)."""
         p = np.asarray(p)
-        if p.dtype == np.float64 and p.flags.c_contiguous and p.shape == self.shape:
+        if p.dtype.kind in "fiu" and p.shape == self.shape:
+            p = np.ascontiguousarray(p, dtype=np.float64)
             # One pass (sum and the smallest bit pattern): a finite sum proves every
             # value finite (NaN and inf propagate into it, unless it overflows, which
             # the full check below sorts out); a nonnegative smallest pattern proves
@@ -276,15 +277,6 @@ class Grid:
             if not math.isfinite(total):
                 p = self.check_field(p, name)
             smallest = float(np.min(p)) if bits < 0 else float(np.int64(bits).view(np.float64))
-        elif p.dtype.kind in "fiu" and p.shape == self.shape:
-            # Two passes instead of four: a finite sum and minimum prove every value
-            # finite (a NaN propagates into both; +inf makes the sum non-finite unless
-            # it overflows, which the full check below then sorts out).
-            with np.errstate(over="ignore", invalid="ignore"):
-                total = float(np.sum(p))
-                smallest = float(np.min(p))
-            if not (math.isfinite(total) and math.isfinite(smallest)):
-                p = self.check_field(p, name)
         else:
             p = self.check_field(p, name)
             total, smallest = float(np.sum(p)), float(np.min(p))

@@ -1,5 +1,5 @@
 """Numba kernels of the finite-volume Fokker–Planck operator (pure numba; imports only
-the reductions of :mod:`._reductions`).
+the reductions of :mod:`._reductions` and the bit tally of ``pdediff._field_passes``).
 
 The operator is ``L[u] = -div(v u) + D Lap u`` in flux form on a cell-centred grid:
 
@@ -50,12 +50,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._field_passes import _tally
 from ._reductions import (
     _fold_row,
     _row_error_sum,
     _row_max_bits,
     _row_negative_min,
-    _tally,
     stage_blocks,
     stage_result,
     thread_chunk,

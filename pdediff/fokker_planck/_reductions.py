@@ -1,13 +1,12 @@
-"""Block split and deterministic reductions of the fused stage (pure numba; imports
-only the bit-pattern tally of :mod:`pdediff._field_passes`).
+"""Block split and deterministic reductions of the fused stage (pure numba, no pdediff
+imports).
 
 Reductions are deterministic: cells are split into a fixed number of row blocks
 (depending on the shape only, never on the number of threads); each block reduces in
 a fixed order into its own slot and the slots are combined in a fixed order.  Each
-row is tallied in its own loop (:func:`_tally`: a reassociated, vectorised sum whose
+row is tallied in its own loop (``pdediff._field_passes._tally``: a reassociated, vectorised sum whose
 order is fixed by the compiled code, and a minimum over IEEE bit patterns), rows in
 order into their block, blocks in order into the result (:func:`stage_result`).
-``_bits`` and ``_tally`` are re-exported here for the stage kernels.
 """
 
 from __future__ import annotations
@@ -17,16 +16,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .._field_passes import _bits as _bits  # noqa: F401  (re-exported)
-from .._field_passes import _tally as _tally
-
 # Number of row blocks of the deterministic reductions (a shape-only constant).
 _BLOCKS = 64
 
 
 @njit(cache=True, error_model="numpy")
 def _row_negative_min(out, i, j):
-    """Exact minimum of row ``(i, j, :)`` (for a row flagged by :func:`_tally`)."""
+    """Exact minimum of row ``(i, j, :)`` (for a row flagged by ``_field_passes._tally``)."""
     smallest = np.inf
     for k in range(out.shape[2]):
         smallest = min(smallest, out[i, j, k])
@@ -36,7 +32,7 @@ def _row_negative_min(out, i, j):
 @njit(cache=True, error_model="numpy")
 def _fold_row(block, total, smallest, negative):
     """A block's ``(sum, smallest bit pattern, smallest negative value)`` with a row
-    folded in: its :func:`_tally` ``(total, smallest)`` and, for a row flagged
+    folded in: its ``_field_passes._tally`` ``(total, smallest)`` and, for a row flagged
     negative, its exact minimum ``negative`` (``inf`` otherwise).  Scalars only, so
     that LLVM inlines it (a call per row passing the field cost 5% of a 512^2 stage)."""
     block_total, block_bits, block_negative = block
