@@ -144,7 +144,7 @@ def block_steps(u, v, a1, b1, an, bn, dh, periodic, dt, steps, threads, alpha, b
     for _ in range(steps):
         for chunk in prange(chunks):
             first, last = thread_chunk(np.int64(chunk), chunks, blocks)
-            _block(u, u, v, rates[chunk], first, last, size, alpha, beta, dt, rhs_only,
+            _block(u, u, v, rates, chunk, first, last, size, alpha, beta, dt, rhs_only,
                    separable, a1, b1, an, bn, dh, periodic, 0, 0.0, 0.0, 1.0, 0.0, rhs_only,
                    partial, partial_bits)
         u, v = v, u

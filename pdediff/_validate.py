@@ -38,6 +38,7 @@ __all__ = [
     "seed_sequence",
     "weights",
     "process",
+    "disjoint",
 ]
 
 
@@ -264,6 +265,18 @@ def weights(value: Any, n: int, name: str = "weights") -> np.ndarray:
     if not total > 0:
         raise ValueError(f"{name}: weights must have a positive sum")
     return w / total
+
+
+def disjoint(value: np.ndarray, name: str, others: dict[str, np.ndarray]) -> np.ndarray:
+    """``value`` (an array a kernel writes) unchanged, after checking that its memory
+    overlaps none of ``others`` (name -> array the kernel reads or also writes).
+    ``np.may_share_memory`` compares memory bounds only (no element scan), so
+    interleaved views of one buffer count as overlapping."""
+    for other_name, other in others.items():
+        if np.may_share_memory(value, other):
+            raise ValueError(f"{name}: must not overlap {other_name} (the kernel reads "
+                             f"{other_name} while it writes {name}); pass a separate array")
+    return value
 
 
 def rng(seed: Any, name: str = "seed") -> np.random.Generator:

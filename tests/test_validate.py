@@ -180,3 +180,12 @@ def test_grid_field_and_density():
         _validate.density(2 * np.ones(4), grid, "p", mass_rtol=1e-6)
     with pytest.raises(ValueError, match="^p"):
         _validate.density([1.0, -1.0, 1.0, 1.0], grid, "p")
+
+
+def test_disjoint_refuses_overlapping_memory_naming_both_arrays():
+    u = np.zeros((4, 5))
+    v = np.zeros((4, 5))
+    assert _validate.disjoint(v, "out", {"u": u}) is v
+    for overlapping in (u, u[1:], u.T, u.reshape(-1)[::2]):
+        with pytest.raises(ValueError, match=r"^out: must not overlap u \("):
+            _validate.disjoint(overlapping, "out", {"w": v, "u": u})

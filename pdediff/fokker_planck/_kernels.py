@@ -41,6 +41,15 @@ is conserved to round-off: each face flux appears with opposite signs in its two
 cells, evaluated from the same coefficient and face value.
 
 The block split and the deterministic reductions are in :mod:`._reductions`.
+
+Aliasing.  The row kernels are compiled into the parallel body of :func:`stage` (and
+of the multi-step loop) by LLVM-level forced inlining, and that body holds no array
+views, so numba marks the arrays it receives ``noalias``.  With that promise LLVM
+carries a cell's ``k +/- 1`` neighbours from one vector iteration to the next in
+registers instead of reloading them after every store to ``out`` (measured 1.04-1.06x
+per 512^2 stage, 1.18x for MUSCL).  The promise is the callers' to keep: ``out`` never
+overlaps ``u`` or ``u0`` (:meth:`.FluxOperator.stage` checks it), and ``partial`` and
+``partial_bits`` (one buffer) are written at distinct elements.
 """
 
 from __future__ import annotations
@@ -263,7 +272,7 @@ def _cell_rates(an0, bn0, an1, bn1, an2, bn2, i, j, k, has0, has1):
     return c0, c1, c2
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", forceinline=True)
 def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic, alpha, beta,
              dt, rhs_only, use_u0):
     """Rows ``start..stop`` (row ``r``: ``(i, j) = divmod(r, n1)``) of
@@ -276,9 +285,11 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
     arithmetic is a scalar-only function inlined into it; numba's inlining of
     array-taking functions would put reference counting inside the loop and stop
     vectorisation), then the two end cells with their wall/periodic neighbours.  One
-    call covers a block of rows: LLVM does not inline this function, and a call per
-    row, passing every array (~1.2 kB of arguments), cost a fifth of a 512-cell row.
-    The outflow coefficients of a row go into ``rates`` on the field path."""
+    call covers a block of rows: a call per row, passing every array (~1.2 kB of
+    arguments), cost a fifth of a 512-cell row.  Forced inlining puts this loop
+    inside the parallel body, where the arrays are known not to alias (module
+    docstring).  The outflow coefficients of a row go into ``rates`` on the field
+    path."""
     n0, n1, n2 = u.shape
     none = (0.0, 0.0, 0.0, 0.0)
     a2 = a1[2]
@@ -382,7 +393,7 @@ def _sg_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, periodic
     return largest, block[0], block[1], block[2]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", forceinline=True)
 def _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, dh, periodic, alpha,
                 beta, dt, rhs_only, use_u0):
     """Rows ``start..stop`` of MUSCL updates (positivity rates of a row into
@@ -420,7 +431,7 @@ def _muscl_rows(u, u0, out, rates, start, stop, separable, a1, b1, an, bn, dh, p
     return largest, block[0], block[1], block[2]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", forceinline=True)
 def _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, separable,
           a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
           partial, partial_bits):
@@ -470,31 +481,34 @@ def _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u
         partial[block, 3] = errors
 
 
-@njit(cache=True, error_model="numpy")
-def _block(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, separable, a1, b1,
-           an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error, partial,
-           partial_bits):
-    """Reduction blocks ``first..last`` (``rates``: a row of rates work space);
-    dispatches to a specialised copy of :func:`_rows`.  The four calls with constant
+@njit(cache=True, error_model="numpy", forceinline=True)
+def _block(u, u0, out, rates, chunk, first, last, size, alpha, beta, dt, rhs_only, separable,
+           a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol, want_error,
+           partial, partial_bits):
+    """Reduction blocks ``first..last`` of thread chunk ``chunk`` (``rates[chunk]``:
+    its row of rates work space, taken here rather than by the caller so that the
+    parallel body creates no array view, which would cost the ``noalias`` marking of
+    the module docstring); dispatches to a specialised copy of :func:`_rows`.  The four calls with constant
     ``scheme`` and ``separable`` let LLVM inline ``_rows`` with those constants folded;
     one call with the runtime values measured 1.3-1.5x slower per 512^2 stage."""
     use_u0 = alpha != 0.0 or beta != 1.0
+    row_rates = rates[chunk]
     if scheme == SCHEME_SG:
         if separable:
-            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, True,
+            _rows(u, u0, out, row_rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, True,
                   a1, b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
                   want_error, partial, partial_bits)
         else:
-            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0,
+            _rows(u, u0, out, row_rates, first, last, size, alpha, beta, dt, rhs_only, use_u0,
                   False, a1, b1, an, bn, dh, periodic, SCHEME_SG, error_in, error_0, atol, rtol,
                   want_error, partial, partial_bits)
     else:
         if separable:
-            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, True,
+            _rows(u, u0, out, row_rates, first, last, size, alpha, beta, dt, rhs_only, use_u0, True,
                   a1, b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol, rtol,
                   want_error, partial, partial_bits)
         else:
-            _rows(u, u0, out, rates, first, last, size, alpha, beta, dt, rhs_only, use_u0,
+            _rows(u, u0, out, row_rates, first, last, size, alpha, beta, dt, rhs_only, use_u0,
                   False, a1, b1, an, bn, dh, periodic, SCHEME_MUSCL, error_in, error_0, atol,
                   rtol, want_error, partial, partial_bits)
 
@@ -520,7 +534,8 @@ def stage(
     arrays ``an[p], bn[p]``; ``dh`` (= D/h^2, MUSCL) and ``periodic`` are per
     position.  ``partial`` is a ``(_BLOCKS, 4)`` work array and ``partial_bits`` the
     same memory as int64; ``rates`` a ``(_BLOCKS, n2)`` work array (no allocation in
-    the kernel: allocations in parallel threads contend).  Returns
+    the kernel: allocations in parallel threads contend).  ``out`` must not overlap
+    ``u`` or ``u0`` (the kernel is compiled on that promise).  Returns
     ``(rate, min, sum, error_sum)``; a non-finite value anywhere makes ``sum``
     non-finite.  Each row is computed in one vectorised loop that also tallies its
     sum and minimum (the embedded error, when wanted, in a second pass over each
@@ -531,7 +546,7 @@ def stage(
     blocks, size, chunks = stage_blocks(u.shape, threads)
     for chunk in prange(chunks):
         first, last = thread_chunk(np.int64(chunk), chunks, blocks)
-        _block(u, u0, out, rates[chunk], first, last, size, alpha, beta, dt, rhs_only,
+        _block(u, u0, out, rates, chunk, first, last, size, alpha, beta, dt, rhs_only,
                separable, a1, b1, an, bn, dh, periodic, scheme, error_in, error_0, atol, rtol,
                want_error, partial, partial_bits)
     return stage_result(partial, blocks, scheme == SCHEME_SG and separable, a1, b1, u.shape)

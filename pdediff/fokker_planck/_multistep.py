@@ -132,7 +132,7 @@ def linear_steps(u, trial, stage1, stage2, method, dts, scales, diffusions, edge
             # called from compiled code gave crashes with cached code).
             for chunk in prange(chunks):
                 first, last = thread_chunk(np.int64(chunk), chunks, blocks)
-                _block(source, u, target, rates[chunk], first, last, size, alpha, beta, dt,
+                _block(source, u, target, rates, chunk, first, last, size, alpha, beta, dt,
                        rhs_only, separable, a1, b1, an, bn, dh, periodic, scheme, 0.0, 0.0, 1.0,
                        0.0, rhs_only, partial, partial_bits)
             rate, smallest, total, _ = stage_result(partial, blocks, sg_separable, a1, b1,

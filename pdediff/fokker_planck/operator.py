@@ -27,6 +27,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _validate
 from ..grid import Grid
 from . import _kernels as kernels
 from . import _multistep, _reductions
@@ -203,7 +204,9 @@ class FluxOperator:
     ) -> tuple[float, float, float, float]:
         """``out = alpha u0 + beta (u3 + dt L u3)`` for the prepared coefficients;
         ``error = (error_in, error_0, atol, rtol)`` adds the embedded error sum.
-        Returns ``(max_i c_i, min out, sum out, error_sum)``."""
+        Returns ``(max_i c_i, min out, sum out, error_sum)``.  ``out`` must not overlap
+        ``u3`` or ``u0`` (the kernel reads them while it writes ``out``)."""
+        _validate.disjoint(out, "out", {"u3": u3, "u0": u0})
         error_in, error_0, atol, rtol = error if error is not None else (0.0, 0.0, 1.0, 0.0)
         rate, smallest, total, errors = kernels.stage(
             u3, u0, out, float(alpha), float(beta), float(dt), rhs_only, self._separable,
@@ -235,6 +238,9 @@ class FluxOperator:
         and ``state`` the bookkeeping array.  Returns ``(accepted, kind, stage,
         n_rhs)``; the operator is left prepared for the last stage run."""
         u, trial, stage1, stage2 = fields
+        names = ("u", "trial", "stage1", "stage2")
+        for k in range(3):
+            _validate.disjoint(fields[k], names[k], dict(zip(names[k + 1:], fields[k + 1:])))
         done, kind, stage_index, n_rhs = _multistep.linear_steps(
             u, trial, stage1, stage2, method_id, dts, scales, diffusions, self._edges1t,
             self.spacing3, self.periodic3, self._active3, self.scheme_id, self._a1t,

@@ -196,3 +196,23 @@ def test_stage_bits_do_not_depend_on_the_grouping_of_blocks(monkeypatch, scheme,
         assert np.array_equal(out, results[0][0])
         assert stats == results[0][1]
     assert np.isfinite(results[0][1][3]) and results[0][1][3] > 0
+
+
+def test_stage_refuses_an_output_that_overlaps_its_inputs():
+    """The fused kernels are compiled on the promise that ``out`` never overlaps what
+    they read; the entry points check it rather than compute garbage."""
+    grid = pdediff.Grid([(-2.0, 2.0)] * 2, 8)
+    op = FluxOperator(grid)
+    op.set_linear_velocity(-1.0)
+    op.prepare(0.5)
+    u = np.full(op.shape3, 1.0 / grid.size)
+    u0 = u.copy()
+    with pytest.raises(ValueError, match=r"^out: must not overlap u3"):
+        op.stage(u, u0, u, 0.0, 1.0, 1e-3)
+    with pytest.raises(ValueError, match=r"^out: must not overlap u0"):
+        op.stage(u, u0, u0[:, :, :], 0.5, 0.5, 1e-3)
+    fields = (u, np.empty_like(u), np.empty_like(u), u)
+    with pytest.raises(ValueError, match=r"^u: must not overlap stage2"):
+        op.linear_steps(fields, 0, np.full(2, 1e-3), np.full(2, -1.0), np.full(2, 0.5),
+                        1.0, np.zeros(5))
+    np.testing.assert_array_equal(u, u0)  # refused before anything was written
