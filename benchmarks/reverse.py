@@ -157,13 +157,16 @@ print(json.dumps(out))
 # Per-face cost of the fused face kernel alone: one ``set_coefficients`` call (both
 # axes' faces at t0, eps = 1) timed by the calling thread's CPU time on one numba
 # thread, best of ``repeats``; with a hash of the rates (old and new codes must agree).
-_FACES = _SCORES + r"""
-import hashlib
+_FACES = r"""
+import json, sys
 try:
     from pdediff.fokker_planck import _score_faces
-except ImportError:  # a baseline older than the fused face kernels
+    from pdediff.scores import KernelScore, TabulatedScore
+except ImportError:  # a baseline older than the fused face kernels or these families
     print(json.dumps({}))
     sys.exit(0)
+""" + _SCORES + r"""
+import hashlib
 out = {}
 for name, score in families.items():
     operator = FluxOperator(grid)
