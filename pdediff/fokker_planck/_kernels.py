@@ -46,10 +46,10 @@ Aliasing.  The row kernels are compiled into the parallel body of :func:`stage` 
 of the multi-step loop) by LLVM-level forced inlining, and that body holds no array
 views, so numba marks the arrays it receives ``noalias``.  With that promise LLVM
 carries a cell's ``k +/- 1`` neighbours from one vector iteration to the next in
-registers instead of reloading them after every store to ``out`` (measured 1.04-1.06x
-per 512^2 stage, 1.18x for MUSCL).  The promise is the callers' to keep: ``out`` never
-overlaps ``u`` or ``u0`` (:meth:`.FluxOperator.stage` checks it), and ``partial`` and
-``partial_bits`` (one buffer) are written at distinct elements.
+registers instead of reloading them after every store to ``out`` (same bits; measured
+1.04-1.09x per 512^2 Euler step, 1.18x for MUSCL).  The promise is the callers' to
+keep: ``out`` never overlaps ``u`` or ``u0`` (:meth:`.FluxOperator.stage` checks it),
+and ``partial`` and ``partial_bits`` (one buffer) are written at distinct elements.
 """
 
 from __future__ import annotations
@@ -488,9 +488,10 @@ def _block(u, u0, out, rates, chunk, first, last, size, alpha, beta, dt, rhs_onl
     """Reduction blocks ``first..last`` of thread chunk ``chunk`` (``rates[chunk]``:
     its row of rates work space, taken here rather than by the caller so that the
     parallel body creates no array view, which would cost the ``noalias`` marking of
-    the module docstring); dispatches to a specialised copy of :func:`_rows`.  The four calls with constant
-    ``scheme`` and ``separable`` let LLVM inline ``_rows`` with those constants folded;
-    one call with the runtime values measured 1.3-1.5x slower per 512^2 stage."""
+    the module docstring); dispatches to a specialised copy of :func:`_rows`.  The
+    four calls with constant ``scheme`` and ``separable`` inline ``_rows`` with those
+    constants folded; one call with the runtime values measured 1.3-1.5x slower per
+    512^2 stage."""
     use_u0 = alpha != 0.0 or beta != 1.0
     row_rates = rates[chunk]
     if scheme == SCHEME_SG:
